@@ -1,0 +1,181 @@
+"""Load and validate ``.claude/claude.json`` into frozen dataclasses.
+
+Why a hand-written validator: every error must name the exact JSON path
+(``workflows.review.steps[2].dependencies``) in one line, legacy Claude Force
+files must load unchanged, and we do not want a schema library in the runtime.
+
+LOADER: TO BE WRITTEN (helper) — the dataclass shapes below are the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ._errors import ConfigError
+
+__all__ = [
+    "AgentConfig",
+    "ApiConfig",
+    "CacheConfig",
+    "CircuitBreakerConfig",
+    "Config",
+    "ConfigError",
+    "Defaults",
+    "FeaturesConfig",
+    "PerformanceConfig",
+    "RetryConfig",
+    "StepConfig",
+    "WorkflowConfig",
+    "find_config",
+    "load_config",
+]
+
+OnFailure = Literal["fail_fast", "continue"]
+AuthStyle = Literal["x-api-key", "bearer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Request defaults for agents that do not set their own."""
+
+    model: str = "sonnet"
+    max_tokens: int = 4096
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """One agent: its definition (markdown), optional contract, and request settings.
+
+    ``definition`` and ``contract`` hold the files' text, read once at load time,
+    so an edited file changes the prompt (and therefore the cache key).
+    """
+
+    name: str
+    file: Path
+    definition: str
+    contract_file: Path | None = None
+    contract: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    cache: bool = True
+    description: str | None = None
+    domains: tuple[str, ...] = ()
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepConfig:
+    """One step of a workflow. ``path`` is its JSON path, for error messages."""
+
+    id: str
+    agent: str
+    task: str | None = None
+    dependencies: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowConfig:
+    """A workflow: a DAG of steps. A legacy list workflow becomes a chain."""
+
+    name: str
+    steps: tuple[StepConfig, ...]
+    description: str | None = None
+    timeout_s: float | None = None
+    on_failure: OnFailure = "fail_fast"
+    legacy: bool = False
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The response cache (``cache`` section)."""
+
+    enabled: bool = True
+    backend: Literal["disk", "redis"] = "disk"
+    ttl_hours: float = 24.0
+    max_size_mb: float = 100.0
+    exclude_agents: tuple[str, ...] = ()
+    redis_url: str | None = None
+    directory: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceConfig:
+    """Concurrency and timeouts (``performance`` section)."""
+
+    max_concurrent_agents: int = 10
+    step_timeout_s: float = 300.0
+    workflow_timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """How to talk to the Messages API (``api`` section)."""
+
+    version: str = "2023-06-01"
+    auth: AuthStyle = "x-api-key"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """Retry policy (``retry`` section)."""
+
+    max_attempts: int = 4
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerConfig:
+    """Circuit breaker (``circuit_breaker`` section)."""
+
+    failure_threshold: int = 5
+    reset_timeout_s: float = 30.0
+    half_open_max_calls: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesConfig:
+    """Feature switches kept from Claude Force (``features`` section)."""
+
+    async_enabled: bool = True
+    cache_enabled: bool = True
+    parallel_workflows_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated ``claude.json``. ``root`` is the folder agent paths are relative to."""
+
+    path: Path
+    root: Path
+    defaults: Defaults = field(default_factory=Defaults)
+    agents: Mapping[str, AgentConfig] = field(default_factory=dict)
+    workflows: Mapping[str, WorkflowConfig] = field(default_factory=dict)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    """Return the config path: ``explicit``, else ``$CFT_CONFIG``, else ``./.claude/claude.json``."""
+    raise NotImplementedError
+
+
+def load_config(path: str | Path) -> Config:
+    """Load, validate and return the config at ``path``; raise :class:`ConfigError` naming the place."""
+    raise ConfigError(str(path), "not implemented")

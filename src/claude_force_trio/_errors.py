@@ -1,0 +1,215 @@
+"""The exception tree of claude-force-trio.
+
+Every error the library raises on purpose is a :class:`CFTError`. Lower-level
+failures (httpx, JSON decoding, OS errors) are mapped once, at the edge where
+they happen, and chained with ``raise ... from exc`` so nothing is lost::
+
+    CFTError
+    ├── ConfigError                 bad claude.json, agent file, or argument; names the JSON path
+    ├── APIError                    anything that went wrong talking to the Messages API
+    │   ├── APIConnectionError      no HTTP response: refused, reset, TLS, protocol error
+    │   │   └── APITimeoutError     connect/read/write/pool timeout of one attempt
+    │   ├── APIResponseError        the server answered something we cannot parse
+    │   ├── StreamError             an ``error`` event arrived mid-stream, before message_stop
+    │   └── APIStatusError          a non-2xx response; ``status_code``, ``error_type``, ``request_id``
+    │       ├── BadRequestError         400 invalid_request_error
+    │       ├── AuthenticationError     401 authentication_error
+    │       ├── PermissionDeniedError   403 permission_error
+    │       ├── NotFoundError           404 not_found_error
+    │       ├── RequestTooLargeError    413 request_too_large
+    │       ├── RateLimitError          429 rate_limit_error
+    │       ├── InternalServerError     500 and other 5xx api_error
+    │       └── OverloadedError         529 overloaded_error
+    ├── CircuitOpenError            the breaker for (base URL, model) is open; no request was sent
+    └── StepTimeoutError            a step ran past its own deadline
+
+The API key never appears in any message: errors carry what the *server* said,
+and the server never echoes a key back (the simulator is tested for this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CFTError",
+    "CircuitOpenError",
+    "ConfigError",
+    "InternalServerError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "StepTimeoutError",
+    "StreamError",
+    "status_error",
+]
+
+
+class CFTError(Exception):
+    """Base class of every error claude-force-trio raises on purpose."""
+
+
+class ConfigError(CFTError):
+    """Raised when configuration or user input is invalid.
+
+    ``path`` is where the problem is, as a JSON path into ``claude.json``
+    (``workflows.review.steps[2].dependencies``) or the name of a CLI argument.
+    ``str(err)`` is one line: ``path: message``.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class APIError(CFTError):
+    """Raised when a call to the Messages API did not produce a message."""
+
+
+class APIConnectionError(APIError):
+    """Raised when no HTTP response arrived (refused, reset, protocol error)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Raised when one attempt ran past its connect, read, write or pool timeout."""
+
+
+class APIResponseError(APIError):
+    """Raised when the server answered 2xx with a body we cannot understand."""
+
+
+class StreamError(APIError):
+    """Raised when an SSE stream carried an ``error`` event before ``message_stop``.
+
+    The API sends these (typically ``overloaded_error``) after a 200 status, so
+    they are retryable like the matching status error.
+    """
+
+    def __init__(self, error_type: str, message: str, request_id: str | None = None) -> None:
+        self.error_type = error_type
+        self.message = message
+        self.request_id = request_id
+        super().__init__(f"stream error ({error_type}): {message}")
+
+
+class APIStatusError(APIError):
+    """Raised when the API answered with a non-success status.
+
+    Attributes:
+        status_code: the HTTP status.
+        error_type: the API's ``error.type`` (``rate_limit_error``…), or ``"unknown"``.
+        message: the API's ``error.message``.
+        request_id: the ``request-id`` header, for support tickets.
+        headers: the response headers (lower-cased names); ``retry-after`` and
+            ``anthropic-ratelimit-*`` live here. Never contains request headers.
+    """
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        status_code: int,
+        error_type: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.error_type = error_type
+        self.message = message
+        self.request_id = request_id
+        self.headers: dict[str, str] = dict(headers or {})
+        suffix = f" (request-id {request_id})" if request_id else ""
+        super().__init__(f"HTTP {status_code} {error_type}: {message}{suffix}")
+
+
+class BadRequestError(APIStatusError):
+    """400: the request body is invalid; fix the request, do not retry."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown route or model."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the request exceeds the API's size limit."""
+
+
+class RateLimitError(APIStatusError):
+    """429: the organisation's rate limit was hit; ``retry-after`` says when to come back."""
+
+
+class InternalServerError(APIStatusError):
+    """500 and other 5xx statuses: a server-side failure."""
+
+
+class OverloadedError(APIStatusError):
+    """529: the API is temporarily overloaded."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: RequestTooLargeError,
+    429: RateLimitError,
+    529: OverloadedError,
+}
+
+
+def status_error(
+    status_code: int,
+    error_type: str,
+    message: str,
+    *,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> APIStatusError:
+    """Build the most specific :class:`APIStatusError` subclass for a status code."""
+    cls = _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else APIStatusError
+    return cls(status_code, error_type, message, request_id=request_id, headers=headers)
+
+
+class CircuitOpenError(CFTError):
+    """Raised instead of sending a request while the circuit breaker is open.
+
+    Attributes:
+        key: the breaker's ``(base_url, model)``.
+        retry_at: ``trio.current_time()`` at which a half-open probe is allowed.
+    """
+
+    def __init__(self, key: tuple[str, str], retry_at: float) -> None:
+        self.key = key
+        self.retry_at = retry_at
+        super().__init__(f"circuit open for {key[1]} at {key[0]}: failing fast, no request sent")
+
+
+class StepTimeoutError(CFTError):
+    """Raised when a step ran past its own timeout (its cancel scope fired)."""
+
+    def __init__(self, step: str, timeout_s: float) -> None:
+        self.step = step
+        self.timeout_s = timeout_s
+        super().__init__(f"step {step!r} timed out after {timeout_s:g} s")

@@ -1,0 +1,96 @@
+"""Value objects shared by the client, the engine, the cache and the metrics.
+
+They live apart from ``_client`` so that the cache and the metrics can speak of
+usage and responses without importing httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MessageResult", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one response, as the API reports them (``usage``)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens billed, input of every kind plus output."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        """The four counts under the API's own names (the ``--json`` contract)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any] | None) -> Usage:
+        """Build from an API ``usage`` object; missing or null counts are 0."""
+        if not data:
+            return cls()
+
+        def count(name: str) -> int:
+            value = data.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        return cls(
+            count("input_tokens"),
+            count("output_tokens"),
+            count("cache_creation_input_tokens"),
+            count("cache_read_input_tokens"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    """A complete response of ``POST /v1/messages``, reduced to what the engine uses.
+
+    Attributes:
+        id: the message id (``msg_…``).
+        model: the model that answered.
+        text: all ``text`` content blocks joined.
+        stop_reason: ``end_turn``, ``max_tokens``, ``stop_sequence``, ``tool_use``…
+        usage: token counts.
+        request_id: the ``request-id`` response header, if any.
+        headers: response headers worth keeping (``anthropic-ratelimit-*``,
+            ``retry-after``), lower-cased. Never request headers, never the key.
+        elapsed_s: request sent → response complete, on ``trio.current_time()``.
+        ttft_s: request sent → first text token, for streamed responses.
+    """
+
+    id: str
+    model: str
+    text: str
+    stop_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    stop_sequence: str | None = None
+    request_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    ttft_s: float | None = None
