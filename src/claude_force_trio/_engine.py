@@ -1,0 +1,597 @@
+"""The engine: run one agent, many agents, or a workflow DAG in a trio nursery.
+
+Why a nursery and not waves: a step starts the moment *its own* dependencies
+have succeeded, so a slow branch never holds back a fast one. With A (1.0 s)
+and B (0.2 s) → C (0.8 s), the run takes 1.0 s, not the 1.8 s a wave scheduler
+("run everything ready, wait for all of it") would take.
+
+Every step catches and records its own failure (a ``CFTError``: API errors,
+timeouts, an open circuit); only bugs and cancellation escape a nursery. The
+engine only *emits* events; the CLI's table, metrics and journals are hooks.
+
+One ``trio.CapacityLimiter`` bounds the calls in flight, and the HTTP pool has
+exactly that many connections: httpcore's pool bookkeeping grows with the
+square of the requests queued inside it, so requests wait here, not there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import trio
+
+from ._backend import Backend, resolve_backend
+from ._client import MessagesClient
+from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
+from ._dag import Graph, build_graph
+from ._errors import CFTError, ConfigError
+from ._events import (
+    Event,
+    Hook,
+    StepCancelled,
+    StepFailed,
+    StepQueued,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+    StepTimedOut,
+    WorkflowFinished,
+    WorkflowStarted,
+    emit,
+)
+from ._pricing import cost_usd
+from ._prompts import DependencyOutput, build_request, user_message
+from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
+from ._types import MessageResult
+
+__all__ = ["Engine", "open_engine"]
+
+TextCallback = Callable[[str], object]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What a step has done so far, so a cancelled step can still be reported."""
+
+    step_id: str
+    agent: str
+    model: str | None = None
+    started: float | None = None
+    started_at: datetime | None = None
+    attempts: int = 0
+
+    def result(self, status: StepStatus, error: str | None, error_type: str | None) -> StepResult:
+        elapsed = trio.current_time() - self.started if self.started is not None else 0.0
+        return StepResult(
+            id=self.step_id,
+            agent=self.agent,
+            status=status,
+            error=error,
+            error_type=error_type,
+            attempts=self.attempts,
+            model=self.model,
+            started_at=self.started_at,
+            finished_at=_now() if self.started_at else None,
+            elapsed_s=elapsed,
+        )
+
+
+class Engine:
+    """Runs agents against the Messages API. Create it with :func:`open_engine`.
+
+    Attributes:
+        config: the loaded configuration.
+        backend: where requests go.
+        hooks: called with every :class:`~claude_force_trio.Event` (append to add one).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        client: MessagesClient,
+        *,
+        backend: Backend,
+        max_concurrency: int,
+        hooks: Sequence[Hook] = (),
+        prompt_cache: bool = True,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.hooks: list[Hook] = list(hooks)
+        self.prompt_cache = prompt_cache
+        self._client = client
+        self._limiter = trio.CapacityLimiter(max_concurrency)
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many requests may be in flight at once."""
+        return int(self._limiter.total_tokens)
+
+    @property
+    def base_url(self) -> str:
+        """The URL requests go to (the embedded simulator's, when it is in use)."""
+        return self._client.base_url
+
+    def _emit(self, event: Event, extra: Sequence[Hook] = ()) -> None:
+        emit(self.hooks, event)
+        if extra:
+            emit(extra, event)
+
+    def _agent(self, name: str, path: str = "agent") -> AgentConfig:
+        try:
+            return self.config.agents[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.agents)) or "none configured"
+            raise ConfigError(path, f"unknown agent {name!r} (known: {known})") from None
+
+    def workflow(self, name: str) -> WorkflowConfig:
+        """The workflow called ``name``; a :class:`ConfigError` if there is none."""
+        try:
+            return self.config.workflows[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.workflows)) or "none configured"
+            raise ConfigError("workflow", f"unknown workflow {name!r} (known: {known})") from None
+
+    # -- one call -----------------------------------------------------------------
+
+    async def _call(self, body: dict[str, Any], on_text: TextCallback | None) -> MessageResult:
+        """Send one request. The seam where retries, cache and breaker wrap the client."""
+        return await self._client.create(body, on_text=on_text)
+
+    async def _execute(
+        self,
+        progress: _Progress,
+        body: dict[str, Any],
+        *,
+        run_id: str,
+        timeout_s: float,
+        on_text: TextCallback | None,
+        hooks: Sequence[Hook],
+        on_start: Callable[[str], None] | None = None,
+    ) -> StepResult:
+        """Run one prepared request under the limiter and the step's own deadline.
+
+        Returns a result whatever happened, except cancellation from outside,
+        which propagates (``progress`` then still describes the step).
+        """
+        model = progress.model or ""
+        self._emit(StepQueued(run_id, progress.step_id, progress.agent, trio.current_time()), hooks)
+        async with self._limiter:
+            progress.started = trio.current_time()
+            progress.started_at = _now()
+            if on_start is not None:
+                on_start(progress.step_id)
+            self._emit(
+                StepStarted(run_id, progress.step_id, progress.agent, model, progress.started),
+                hooks,
+            )
+            try:
+                with trio.fail_after(timeout_s):
+                    progress.attempts += 1
+                    message = await self._call(body, on_text)
+            except trio.TooSlowError:
+                result = progress.result(
+                    "timed_out", f"timed out after {timeout_s:g} s", "StepTimeoutError"
+                )
+                self._emit(StepTimedOut(run_id, result.id, result, trio.current_time()), hooks)
+                return result
+            except CFTError as exc:
+                result = progress.result("failed", str(exc), type(exc).__name__)
+                self._emit(StepFailed(run_id, result.id, result, trio.current_time()), hooks)
+                return result
+        finished = trio.current_time()
+        result = StepResult(
+            id=progress.step_id,
+            agent=progress.agent,
+            status="succeeded",
+            output=message.text,
+            attempts=progress.attempts,
+            model=message.model or model,
+            started_at=progress.started_at,
+            finished_at=_now(),
+            elapsed_s=finished - progress.started,
+            usage=message.usage,
+            cost_usd=cost_usd(message.usage, message.model or model),
+            stop_reason=message.stop_reason,
+            ttft_s=message.ttft_s,
+        )
+        self._emit(StepSucceeded(run_id, result.id, result, finished), hooks)
+        return result
+
+    def _prepare(
+        self,
+        agent: AgentConfig,
+        user_text: str,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> dict[str, Any]:
+        return build_request(
+            agent,
+            self.config.defaults,
+            user_text,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            prompt_cache=self.prompt_cache,
+        )
+
+    def _step_timeout(self, own: float | None, override: float | None) -> float:
+        # A step's own timeout wins, then the run's override, then the config's default.
+        if own is not None:
+            return own
+        if override is not None:
+            return override
+        return self.config.performance.step_timeout_s
+
+    async def run_agent(
+        self,
+        agent: str,
+        task: str,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout_s: float | None = None,
+        on_text: TextCallback | None = None,
+        hooks: Sequence[Hook] = (),
+    ) -> StepResult:
+        """Run one agent on one task and return its result (never raises for API errors).
+
+        Args:
+            agent: the agent's name in the config.
+            task: what to do.
+            model: override the model (alias or id).
+            max_tokens: override ``max_tokens``.
+            temperature: override the temperature.
+            timeout_s: this call's deadline (default ``performance.step_timeout_s``).
+            on_text: stream the reply, calling this with each text chunk as it arrives.
+            hooks: extra hooks for this call only.
+
+        Raises:
+            ConfigError: unknown agent or empty task.
+        """
+        config = self._agent(agent)
+        body = self._prepare(
+            config,
+            user_message(task),
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+        progress = _Progress(agent, agent, model=str(body["model"]))
+        return await self._execute(
+            progress,
+            body,
+            run_id=uuid.uuid4().hex,
+            timeout_s=self._step_timeout(timeout_s, None),
+            on_text=on_text,
+            hooks=hooks,
+        )
+
+    async def run_many(
+        self, jobs: Iterable[tuple[str, str]], *, hooks: Sequence[Hook] = ()
+    ) -> list[StepResult]:
+        """Run ``(agent, task)`` pairs concurrently; results come back in input order.
+
+        Raises:
+            ConfigError: an unknown agent or empty task, before anything is sent.
+        """
+        run_id = uuid.uuid4().hex
+        prepared = []
+        for index, (agent, task) in enumerate(jobs):
+            config = self._agent(agent, f"jobs[{index}].agent")
+            body = self._prepare(config, user_message(task))
+            prepared.append((_Progress(agent, agent, model=str(body["model"])), body))
+        results: list[StepResult | None] = [None] * len(prepared)
+        timeout = self._step_timeout(None, None)
+
+        async def one(index: int, progress: _Progress, body: dict[str, Any]) -> None:
+            results[index] = await self._execute(
+                progress, body, run_id=run_id, timeout_s=timeout, on_text=None, hooks=hooks
+            )
+
+        async with trio.open_nursery() as nursery:
+            for index, (progress, body) in enumerate(prepared):
+                nursery.start_soon(one, index, progress, body)
+        return [result for result in results if result is not None]
+
+    async def run_workflow(
+        self,
+        name: str,
+        task: str | None = None,
+        *,
+        sequential: bool | None = None,
+        keep_going: bool | None = None,
+        timeout_s: float | None = None,
+        step_timeout_s: float | None = None,
+        stop: trio.Event | None = None,
+        hooks: Sequence[Hook] = (),
+    ) -> WorkflowResult:
+        """Run a workflow as a DAG and return every step's result.
+
+        Args:
+            name: the workflow's name in the config.
+            task: a task for the whole run, given to every step before its own.
+            sequential: one step at a time in topological order (default: the
+                inverse of ``features.parallel_workflows_enabled``).
+            keep_going: let independent branches finish after a failure (default:
+                the workflow's ``on_failure == "continue"``).
+            timeout_s: deadline for the whole run (default: the workflow's, else
+                ``performance.workflow_timeout_s``).
+            step_timeout_s: deadline for steps that set none of their own.
+            stop: set it to stop the run early; the result then says ``cancelled``.
+            hooks: extra hooks for this run only.
+
+        Raises:
+            ConfigError: unknown workflow or an invalid graph.
+        """
+        workflow = self.workflow(name)
+        run = _WorkflowRun(
+            self,
+            workflow,
+            build_graph(workflow),
+            task=task,
+            sequential=(
+                not self.config.features.parallel_workflows_enabled
+                if sequential is None
+                else sequential
+            ),
+            keep_going=workflow.on_failure == "continue" if keep_going is None else keep_going,
+            step_timeout_s=step_timeout_s,
+            hooks=hooks,
+        )
+        deadline = timeout_s or workflow.timeout_s or self.config.performance.workflow_timeout_s
+        return await run.execute(deadline, stop)
+
+
+class _WorkflowRun:
+    """One run of a workflow: the scheduler's state, alive for that run only."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: WorkflowConfig,
+        graph: Graph,
+        *,
+        task: str | None,
+        sequential: bool,
+        keep_going: bool,
+        step_timeout_s: float | None,
+        hooks: Sequence[Hook],
+    ) -> None:
+        self.engine = engine
+        self.workflow = workflow
+        self.graph = graph
+        self.task = task if task is not None else getattr(workflow, "task", None)
+        self.sequential = sequential
+        self.keep_going = keep_going
+        self.step_timeout_s = step_timeout_s
+        self.hooks = hooks
+        self.run_id = uuid.uuid4().hex
+        self.results: dict[str, StepResult] = {}
+        self.started: set[str] = set()
+        self.start_times: dict[str, float] = {}
+        self.failed = False
+        self._nursery: trio.Nursery | None = None
+
+    def _emit(self, event: Event) -> None:
+        self.engine._emit(event, self.hooks)
+
+    async def execute(self, deadline: float, stop: trio.Event | None) -> WorkflowResult:
+        start = trio.current_time()
+        self._emit(WorkflowStarted(self.run_id, self.workflow.name, tuple(self.graph.steps), start))
+        stop_scope = trio.CancelScope()
+        with trio.move_on_after(deadline) as timeout_scope:
+            async with trio.open_nursery() as outer:
+                if stop is not None:
+                    outer.start_soon(_cancel_when_set, stop, stop_scope)
+                with stop_scope:
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        if self.sequential:
+                            nursery.start_soon(self._run_sequentially)
+                        else:
+                            for step_id in self.graph.ready(done=(), started=()):
+                                self._launch(step_id)
+                # Only the stop watcher can be left in ``outer`` now.
+                outer.cancel_scope.cancel()
+        status: RunStatus
+        if timeout_scope.cancelled_caught:
+            status = "timed_out"
+        elif stop_scope.cancelled_caught:
+            status = "cancelled"
+        elif self.failed or len(self.results) < len(self.graph):
+            status = "failed"
+        else:
+            status = "succeeded"
+        self._record_skipped(status)
+        result = WorkflowResult(
+            workflow=self.workflow.name,
+            run_id=self.run_id,
+            status=status,
+            elapsed_s=trio.current_time() - start,
+            critical_path_s=self.graph.critical_path(
+                {sid: r.elapsed_s for sid, r in self.results.items()}
+            )[0],
+            execution_order=self._execution_order(),
+            steps=tuple(self.results[sid] for sid in self.graph.steps),
+        )
+        self._emit(WorkflowFinished(self.run_id, self.workflow.name, result, trio.current_time()))
+        return result
+
+    def _launch(self, step_id: str) -> None:
+        assert self._nursery is not None
+        self.started.add(step_id)
+        self._nursery.start_soon(self._run_step, step_id, name=f"step:{step_id}")
+
+    async def _run_sequentially(self) -> None:
+        done: set[str] = set()
+        for step_id in self.graph.order:
+            if self.failed and not self.keep_going:
+                return
+            if all(dep in done for dep in self.graph.dependencies[step_id]):
+                self.started.add(step_id)
+                await self._run_step(step_id, launch_dependents=False)
+                if self.results[step_id].ok:
+                    done.add(step_id)
+
+    async def _run_step(self, step_id: str, *, launch_dependents: bool = True) -> None:
+        step = self.graph.steps[step_id]
+        progress = _Progress(step_id, step.agent)
+        try:
+            result = await self._execute_step(step, progress)
+        except trio.Cancelled:
+            self.results[step_id] = cancelled = progress.result(
+                "cancelled", "cancelled before it finished", "Cancelled"
+            )
+            self._emit(StepCancelled(self.run_id, step_id, cancelled, trio.current_time()))
+            raise
+        self.results[step_id] = result
+        if not result.ok:
+            self.failed = True
+            if not self.keep_going:
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
+            return
+        if launch_dependents:
+            # Only this step's dependents can have become ready: O(their edges), not O(graph).
+            for dependent in self.graph.dependents[step_id]:
+                if dependent not in self.started and all(
+                    dep in self.results and self.results[dep].ok
+                    for dep in self.graph.dependencies[dependent]
+                ):
+                    self._launch(dependent)
+
+    async def _execute_step(self, step: StepConfig, progress: _Progress) -> StepResult:
+        engine = self.engine
+        try:
+            agent = engine._agent(step.agent, f"{step.path}.agent")
+            deps = [
+                DependencyOutput(dep, self.graph.steps[dep].agent, self.results[dep].output or "")
+                for dep in self.graph.dependencies[step.id]
+            ]
+            body = engine._prepare(
+                agent, user_message(step.task, workflow_task=self.task, dependencies=deps)
+            )
+        except ConfigError as exc:
+            result = progress.result("failed", str(exc), type(exc).__name__)
+            self._emit(StepFailed(self.run_id, step.id, result, trio.current_time()))
+            return result
+        progress.model = str(body["model"])
+        return await engine._execute(
+            progress,
+            body,
+            run_id=self.run_id,
+            timeout_s=engine._step_timeout(step.timeout_s, self.step_timeout_s),
+            on_text=None,
+            hooks=self.hooks,
+            on_start=self._started_now,
+        )
+
+    def _started_now(self, step_id: str) -> None:
+        self.start_times[step_id] = trio.current_time()
+
+    def _execution_order(self) -> tuple[str, ...]:
+        # Steps that start at the same instant are listed in config order, so the
+        # order is reproducible although trio deliberately shuffles task starts.
+        index = {step_id: i for i, step_id in enumerate(self.graph.steps)}
+        return tuple(sorted(self.start_times, key=lambda s: (self.start_times[s], index[s])))
+
+    def _record_skipped(self, status: RunStatus) -> None:
+        for step_id in self.graph.order:
+            if step_id in self.results:
+                continue
+            blocker = next(
+                (
+                    dep
+                    for dep in self.graph.dependencies[step_id]
+                    if dep in self.results and not self.results[dep].ok
+                ),
+                None,
+            )
+            if blocker is not None:
+                reason = f"dependency {blocker!r} {self.results[blocker].status.replace('_', ' ')}"
+            elif status == "timed_out":
+                reason = "the workflow timed out before it could start"
+            elif status == "cancelled":
+                reason = "the run was stopped before it could start"
+            else:
+                reason = "not run: an earlier step failed (fail-fast)"
+            step = self.graph.steps[step_id]
+            result = StepResult(id=step_id, agent=step.agent, status="skipped", error=reason)
+            self.results[step_id] = result
+            self._emit(StepSkipped(self.run_id, step_id, result, trio.current_time()))
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+@asynccontextmanager
+async def open_engine(
+    config: Config,
+    *,
+    backend: Backend | None = None,
+    hooks: Sequence[Hook] = (),
+    max_concurrency: int | None = None,
+    prompt_cache: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+    simulator: Any = None,
+) -> AsyncIterator[Engine]:
+    """Open an engine: one HTTP client (and, if chosen, the embedded simulator).
+
+    Args:
+        config: a loaded :class:`~claude_force_trio.Config`.
+        backend: where to send requests (default: :func:`resolve_backend` from the
+            environment, which picks the embedded simulator when no key is set).
+        hooks: called with every event.
+        max_concurrency: requests in flight at once (default
+            ``performance.max_concurrent_agents``); the HTTP pool gets as many connections.
+        prompt_cache: mark agent definitions with ``cache_control``.
+        transport: an httpx transport (``httpx.MockTransport`` in tests).
+        simulator: a ``SimulatorConfig`` for the embedded simulator.
+    """
+    backend = backend or resolve_backend(api=config.api)
+    limit = config.performance.max_concurrent_agents if max_concurrency is None else max_concurrency
+    if limit < 1:
+        raise ConfigError("--max-concurrency", f"must be at least 1, got {limit}")
+    async with AsyncExitStack() as stack:
+        base_url = backend.base_url
+        if backend.kind == "simulator" and transport is None:
+            from .simulator import open_simulator
+
+            sim = await stack.enter_async_context(open_simulator(simulator))
+            base_url = sim.url
+        client = await stack.enter_async_context(
+            MessagesClient(
+                base_url=base_url or "http://simulator.invalid",
+                api_key=backend.api_key,
+                auth=backend.auth,
+                version=backend.version if backend.kind != "simulator" else config.api.version,
+                connect_timeout_s=config.api.connect_timeout_s,
+                read_timeout_s=config.api.read_timeout_s,
+                max_connections=limit,
+                transport=transport,
+            )
+        )
+        yield Engine(
+            config,
+            client,
+            backend=backend,
+            max_concurrency=limit,
+            hooks=hooks,
+            prompt_cache=prompt_cache,
+        )

@@ -1,0 +1,157 @@
+"""Events the engine emits, and the ``Hook`` protocol that receives them.
+
+Why events instead of callbacks sprinkled through the engine: the core stays
+free of any UI, metrics or storage code (the CLI's live table, the metrics
+recorder and the run journal are all hooks), and a test can assert exactly what
+happened, in order, by collecting events into a list.
+
+Hooks are called synchronously, in the engine's task, in registration order:
+keep them cheap (update a table, append to a buffer). A hook that raises is
+logged and otherwise ignored, so a broken exporter never fails a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from ._results import StepResult, WorkflowResult
+
+__all__ = [
+    "Event",
+    "Hook",
+    "StepCancelled",
+    "StepFailed",
+    "StepQueued",
+    "StepSkipped",
+    "StepStarted",
+    "StepSucceeded",
+    "StepTimedOut",
+    "WorkflowFinished",
+    "WorkflowStarted",
+    "emit",
+]
+
+log = logging.getLogger("claude_force_trio")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStarted:
+    """A workflow run began; ``steps`` are its step ids in config order."""
+
+    run_id: str
+    workflow: str
+    steps: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowFinished:
+    """A workflow run ended (any status); ``result`` holds every step."""
+
+    run_id: str
+    workflow: str
+    result: WorkflowResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepQueued:
+    """A step's dependencies are done; it waits for a concurrency slot."""
+
+    run_id: str
+    step_id: str
+    agent: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """A step got its slot and its request is being sent."""
+
+    run_id: str
+    step_id: str
+    agent: str
+    model: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepSucceeded:
+    """A step produced its output."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailed:
+    """A step failed with an error it recorded (``result.error``)."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepTimedOut:
+    """A step ran past its own timeout; its request was cancelled."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepCancelled:
+    """A running step was cancelled (fail-fast, workflow timeout, Ctrl-C)."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepSkipped:
+    """A step never ran because a dependency failed or the run stopped."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+Event: TypeAlias = (
+    WorkflowStarted
+    | WorkflowFinished
+    | StepQueued
+    | StepStarted
+    | StepSucceeded
+    | StepFailed
+    | StepTimedOut
+    | StepCancelled
+    | StepSkipped
+)
+
+
+class Hook(Protocol):
+    """Anything callable with one event: a function, a bound method, a list's ``append``."""
+
+    def __call__(self, event: Event, /) -> object: ...
+
+
+def emit(hooks: Iterable[Hook], event: Event) -> None:
+    """Deliver ``event`` to every hook; a hook's exception is logged, never raised."""
+    for hook in hooks:
+        try:
+            hook(event)
+        except Exception:
+            log.exception("hook %r failed on %s", hook, type(event).__name__)

@@ -1,0 +1,162 @@
+"""Results of a step and of a workflow run, and their ``--json`` documents.
+
+The field names of ``to_dict()`` are a public contract (DESIGN.md §4): add
+fields, never rename them. Times are seconds on the engine's clock
+(``trio.current_time()``); ``started_at``/``finished_at`` are wall-clock ISO-8601
+for people and logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
+
+from ._types import Usage
+
+__all__ = ["RunStatus", "StepResult", "StepStatus", "WorkflowResult"]
+
+StepStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled", "skipped"]
+RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="milliseconds") if moment else None
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one step (or one ``run_agent`` call) produced.
+
+    Attributes:
+        id: the step id (the agent name for ``run_agent``).
+        agent: the agent that ran.
+        status: ``succeeded``, ``failed``, ``timed_out``, ``cancelled`` or ``skipped``.
+        output: the reply text, when the step succeeded.
+        error: a one-line description of what went wrong, else ``None``.
+        error_type: the exception class name (``RateLimitError``…), else ``None``.
+        attempts: requests made for this step (0 for a cache hit or a skip).
+        cached: the output came from the response cache.
+        model: the model id that answered (or would have).
+        elapsed_s: from the step's start to its end (0 for a skip).
+        usage: token counts (all zero for a cache hit).
+        cost_usd: what the call cost; ``None`` when the model has no known price.
+        stop_reason: the API's ``stop_reason``.
+    """
+
+    id: str
+    agent: str
+    status: StepStatus
+    output: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    model: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    elapsed_s: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = 0.0
+    stop_reason: str | None = None
+    ttft_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the step succeeded."""
+        return self.status == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step object of the ``--json`` documents."""
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "error_type": self.error_type,
+            "attempts": self.attempts,
+            "cached": self.cached,
+            "model": self.model,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "elapsed_s": round(self.elapsed_s, 6),
+            "usage": self.usage.to_dict(),
+            "cost_usd": self.cost_usd,
+            "stop_reason": self.stop_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowResult:
+    """Everything a workflow run produced, step by step.
+
+    Attributes:
+        workflow: the workflow's name.
+        run_id: unique id of this run.
+        status: ``succeeded`` when every step succeeded, else why it stopped.
+        elapsed_s: the makespan, first step start to last step end.
+        critical_path_s: the longest dependency chain by the steps' measured
+            times — what a perfect scheduler would take with these durations.
+        execution_order: step ids in the order they started.
+        steps: every step's result, in config order.
+    """
+
+    workflow: str
+    run_id: str
+    status: RunStatus
+    elapsed_s: float
+    critical_path_s: float
+    execution_order: tuple[str, ...]
+    steps: tuple[StepResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every step succeeded."""
+        return self.status == "succeeded"
+
+    @property
+    def usage(self) -> Usage:
+        """Token counts summed over every step."""
+        total = Usage()
+        for step in self.steps:
+            total = total + step.usage
+        return total
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost summed over every step; ``None`` if any step's model has no price."""
+        costs = [step.cost_usd for step in self.steps]
+        if any(cost is None for cost in costs):
+            return None
+        return sum(cost for cost in costs if cost is not None)
+
+    @property
+    def step_time_s(self) -> float:
+        """Sum of the steps' own times: what a sequential run would have taken."""
+        return sum(step.elapsed_s for step in self.steps)
+
+    def step(self, step_id: str) -> StepResult:
+        """The result of one step by id."""
+        for result in self.steps:
+            if result.id == step_id:
+                return result
+        raise KeyError(step_id)
+
+    def outputs(self) -> dict[str, str]:
+        """Outputs of the steps that produced one, by step id."""
+        return {s.id: s.output for s in self.steps if s.output is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``workflow run --json`` document (DESIGN.md §4)."""
+        return {
+            "workflow": self.workflow,
+            "run_id": self.run_id,
+            "status": self.status,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "critical_path_s": round(self.critical_path_s, 6),
+            "execution_order": list(self.execution_order),
+            "usage": self.usage.to_dict(),
+            "cost_usd": self.cost_usd,
+            "steps": [step.to_dict() for step in self.steps],
+        }
