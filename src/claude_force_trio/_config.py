@@ -4,19 +4,34 @@ Why a hand-written validator: every error must name the exact JSON path
 (``workflows.review.steps[2].dependencies``) in one line, legacy Claude Force
 files must load unchanged, and we do not want a schema library in the runtime.
 
-LOADER: TO BE WRITTEN (helper) — the dataclass shapes below are the contract.
+What is checked here is structure: types, ranges, required and unknown keys
+(with a "did you mean" hint), agent files that exist, are UTF-8 and stay inside
+the config folder, and steps that name known agents. Graph rules (cycles,
+unknown or duplicate step ids) live in :mod:`._dag`, which we call last.
+
+Legacy Claude Force files load unchanged: agents may say ``path`` for ``file``
+and may carry keys its tools write but we do not use (:data:`LEGACY_AGENT_KEYS`,
+tolerated and kept for ``cft config migrate``); workflows may be plain lists of
+agent names (a sequential chain); top-level sections other than ours
+(``governance``, ``skills_integration``, ``paths``, ``rules``…) are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ._errors import ConfigError
 
 __all__ = [
+    "LEGACY_AGENT_KEYS",
     "AgentConfig",
     "ApiConfig",
     "CacheConfig",
@@ -29,6 +44,7 @@ __all__ = [
     "RetryConfig",
     "StepConfig",
     "WorkflowConfig",
+    "config_to_dict",
     "find_config",
     "load_config",
 ]
@@ -68,6 +84,9 @@ class AgentConfig:
     description: str | None = None
     domains: tuple[str, ...] = ()
     priority: int | None = None
+    # Keys Claude Force tools write that we tolerate but do not use (``skills``,
+    # ``tools``…); kept only so ``cft config migrate`` does not drop them.
+    legacy_keys: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +103,10 @@ class StepConfig:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowConfig:
-    """A workflow: a DAG of steps. A legacy list workflow becomes a chain."""
+    """A workflow: a DAG of steps. A legacy list workflow becomes a chain.
+
+    ``task`` is the workflow-level task every step sees above its own.
+    """
 
     name: str
     steps: tuple[StepConfig, ...]
@@ -93,6 +115,7 @@ class WorkflowConfig:
     on_failure: OnFailure = "fail_fast"
     legacy: bool = False
     path: str = ""
+    task: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +192,541 @@ class Config:
     retry: RetryConfig = field(default_factory=RetryConfig)
     circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    # Top-level sections the engine ignores (``governance``, ``paths``…), in
+    # file order, so ``cft config migrate`` writes them back untouched.
+    ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------- finding the file
+
+_NOT_FOUND = "config file not found (use --config or CFT_CONFIG, or run `cft init`)"
 
 
 def find_config(explicit: str | Path | None = None) -> Path:
-    """Return the config path: ``explicit``, else ``$CFT_CONFIG``, else ``./.claude/claude.json``."""
-    raise NotImplementedError
+    """Return the config path: ``explicit``, else ``$CFT_CONFIG``, else ``./.claude/claude.json``.
+
+    A directory is accepted too (its ``claude.json`` or ``.claude/claude.json``),
+    because ``--config .`` is what people type.
+
+    Args:
+        explicit: the ``--config`` value, if given.
+
+    Raises:
+        ConfigError: naming the path that was tried, when no file is there.
+    """
+    if explicit is not None and str(explicit) != "":
+        path = Path(explicit).expanduser()
+    elif os.environ.get("CFT_CONFIG"):
+        path = Path(os.environ["CFT_CONFIG"]).expanduser()
+    else:
+        path = Path(".claude") / "claude.json"
+    if path.is_dir():
+        for candidate in (path / "claude.json", path / ".claude" / "claude.json"):
+            if candidate.is_file():
+                return candidate
+    if not path.is_file():
+        raise ConfigError(str(path), _NOT_FOUND)
+    return path
+
+
+# ---------------------------------------------------------------- value checks
+
+Check = Callable[[Any, str], Any]
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key_path(parent: str, key: str) -> str:
+    """Join a JSON path; keys with dots or spaces are quoted so the path stays unambiguous."""
+    part = f".{key}" if _PLAIN_KEY.match(key) else f"[{json.dumps(key)}]"
+    return f"{parent}{part}" if parent else part.lstrip(".")
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a JSON value for "got …" in messages."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _expected(path: str, what: str, value: Any) -> ConfigError:
+    return ConfigError(path, f"expected {what}, got {_shown(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)  # rejects NaN and Infinity, which json accepts
+    except OverflowError:  # an int too big for a float
+        return False
+
+
+def _integer(minimum: int | None = 1) -> Check:
+    what = "an integer" if minimum is None else "a positive integer"
+
+    def check(value: Any, path: str) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok or (minimum is not None and value < minimum):
+            raise _expected(path, what, value)
+        return int(value)
+
+    return check
+
+
+def _number(*, low: float = 0.0, high: float | None = None, strict: bool = True) -> Check:
+    if high is not None:
+        what = f"a number from {low:g} to {high:g}"
+    else:
+        what = "a positive number" if strict else "a number ≥ 0"
+
+    def check(value: Any, path: str) -> float:
+        if not _is_number(value):
+            raise _expected(path, what, value)
+        bad = value <= low if strict else value < low
+        if bad or (high is not None and value > high):
+            raise _expected(path, what, value)
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _expected(path, "true or false", value)
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _expected(path, "a non-empty string", value)
+    return value
+
+
+def _choice(*options: str) -> Check:
+    what = "one of " + ", ".join(json.dumps(o) for o in options)
+
+    def check(value: Any, path: str) -> str:
+        if value not in options or not isinstance(value, str):
+            raise _expected(path, what, value)
+        return value
+
+    return check
+
+
+def _strings(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _expected(path, "a list of strings", value)
+    return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+
+def _nullable(check: Check) -> Check:
+    """Allow JSON ``null`` for a field whose default is "not set"."""
+    return lambda value, path: None if value is None else check(value, path)
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _expected(path, "an object", value)
+    return value
+
+
+def _check_keys(
+    obj: Mapping[str, Any], path: str, known: Collection[str], tolerated: Collection[str] = ()
+) -> None:
+    for key in obj:
+        if key in known or key in tolerated:
+            continue
+        close = difflib.get_close_matches(key, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(_key_path(path, key), f"unknown key{hint}")
+
+
+def _require(obj: Mapping[str, Any], path: str, key: str) -> Any:
+    if key not in obj:
+        raise ConfigError(path, f"missing required key {key!r}")
+    return obj[key]
+
+
+def _read(obj: Mapping[str, Any], path: str, checks: Mapping[str, Check]) -> dict[str, Any]:
+    """Apply ``checks`` to the keys present in ``obj``; return them as dataclass kwargs."""
+    return {k: check(obj[k], _key_path(path, k)) for k, check in checks.items() if k in obj}
+
+
+# ---------------------------------------------------------------- sections
+
+_SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
+    "defaults": (
+        Defaults,
+        {
+            "model": _string,
+            "max_tokens": _integer(),
+            "temperature": _nullable(_number(high=1.0, strict=False)),
+        },
+    ),
+    "cache": (
+        CacheConfig,
+        {
+            "enabled": _boolean,
+            "backend": _choice("disk", "redis"),
+            "ttl_hours": _number(),
+            "max_size_mb": _number(),
+            "exclude_agents": _strings,
+            "redis_url": _nullable(_string),
+        },
+    ),
+    "performance": (
+        PerformanceConfig,
+        {
+            "max_concurrent_agents": _integer(),
+            "step_timeout_s": _number(),
+            "workflow_timeout_s": _number(),
+        },
+    ),
+    "api": (
+        ApiConfig,
+        {
+            "version": _string,
+            "auth": _choice("x-api-key", "bearer"),
+            "connect_timeout_s": _number(),
+            "read_timeout_s": _number(),
+        },
+    ),
+    "retry": (
+        RetryConfig,
+        {
+            "max_attempts": _integer(),
+            "initial_delay_s": _number(strict=False),
+            "max_delay_s": _number(strict=False),
+        },
+    ),
+    "circuit_breaker": (
+        CircuitBreakerConfig,
+        {
+            "failure_threshold": _integer(),
+            "reset_timeout_s": _number(),
+            "half_open_max_calls": _integer(),
+        },
+    ),
+    "features": (
+        FeaturesConfig,
+        dict.fromkeys(("async_enabled", "cache_enabled", "parallel_workflows_enabled"), _boolean),
+    ),
+}
+
+_AGENT_CHECKS: dict[str, Check] = {
+    "model": _nullable(_string),
+    "max_tokens": _nullable(_integer()),
+    "temperature": _nullable(_number(high=1.0, strict=False)),
+    "top_p": _nullable(_number(high=1.0, strict=False)),
+    "top_k": _nullable(_integer()),
+    "cache": _boolean,
+    "description": _nullable(_string),
+    "domains": _strings,
+    "priority": _nullable(_integer(minimum=None)),
+}
+_AGENT_KEYS = frozenset({"file", "path", "contract", *_AGENT_CHECKS})
+#: Agent keys written by Claude Force's marketplace/import tools (plugin
+#: manifests, ``pick-agent``) that change nothing for us: accepted, kept, unused.
+LEGACY_AGENT_KEYS = frozenset({"skills", "tools", "version", "keywords", "category", "source"})
+
+_WORKFLOW_CHECKS: dict[str, Check] = {
+    "description": _nullable(_string),
+    "task": _nullable(_string),
+    "timeout_s": _nullable(_number()),
+    "on_failure": _choice("fail_fast", "continue"),
+}
+_STEP_CHECKS: dict[str, Check] = {
+    "task": _nullable(_string),
+    "dependencies": _strings,
+    "timeout_s": _nullable(_number()),
+}
+
+
+def _section(doc: Mapping[str, Any], name: str) -> Any:
+    cls, checks = _SECTIONS[name]
+    if name not in doc:
+        return cls()
+    obj = _object(doc[name], name)
+    _check_keys(obj, name, checks)
+    return cls(**_read(obj, name, checks))
+
+
+# ---------------------------------------------------------------- agents
+
+
+def _inside(root: Path, value: Any, path: str) -> Path:
+    """Resolve a path written in the config; refuse one that leaves ``root``."""
+    written = Path(_string(value, path))
+    candidate = root / written
+    try:
+        real = candidate.resolve()
+        inside = real.is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError) as exc:  # null bytes, loops, too long
+        raise ConfigError(path, f"invalid path {str(written)!r}") from exc
+    if not inside:
+        raise ConfigError(path, "path escapes the config folder")
+    return candidate
+
+
+def _read_text(file: Path, root: Path, path: str) -> str:
+    shown = os.path.relpath(file, root)
+    try:
+        return file.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(path, f"file not found: {shown}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"{shown} is not valid UTF-8 (byte {exc.start})") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(path, f"{shown} is a directory, not a file") from exc
+    except OSError as exc:  # permissions, a name too long…
+        raise ConfigError(path, f"cannot read {shown}: {exc.strerror or exc}") from exc
+
+
+def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
+    path = _key_path("agents", name)
+    if not name.strip():
+        raise ConfigError(path, "an agent name must not be empty")
+    obj = _object(raw, path)
+    _check_keys(obj, path, _AGENT_KEYS, LEGACY_AGENT_KEYS)
+    if "file" in obj and "path" in obj:
+        raise ConfigError(f"{path}.path", "give 'file' or its legacy name 'path', not both")
+    key = "path" if "path" in obj else "file"
+    file = _inside(root, _require(obj, path, key), f"{path}.{key}")
+    definition = _read_text(file, root, f"{path}.{key}")
+    if not definition.strip():
+        raise ConfigError(f"{path}.{key}", f"{os.path.relpath(file, root)} is empty")
+    contract_file = contract = None
+    if obj.get("contract") is not None:
+        contract_file = _inside(root, obj["contract"], f"{path}.contract")
+        contract = _read_text(contract_file, root, f"{path}.contract")
+    return AgentConfig(
+        name=name,
+        file=file,
+        definition=definition,
+        contract_file=contract_file,
+        contract=contract,
+        legacy_keys={k: v for k, v in obj.items() if k in LEGACY_AGENT_KEYS},
+        **_read(obj, path, _AGENT_CHECKS),
+    )
+
+
+# ---------------------------------------------------------------- workflows
+
+
+def _known_agent(value: Any, path: str, agents: Collection[str]) -> str:
+    name = _string(value, path)
+    if name not in agents:
+        close = difflib.get_close_matches(name, list(agents), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(path, f"unknown agent {name!r}{hint}")
+    return name
+
+
+def _chain(name: str, items: list[Any], agents: Collection[str]) -> WorkflowConfig:
+    """A legacy list of agent names: a chain, each step depending on the one before."""
+    path = _key_path("workflows", name)
+    if not items:
+        raise ConfigError(path, "a workflow needs at least one step")
+    steps: list[StepConfig] = []
+    used: set[str] = set()
+    for i, item in enumerate(items):
+        agent = _known_agent(item, f"{path}[{i}]", agents)
+        step_id, n = agent, 1
+        while step_id in used:  # a repeated agent gets -2, -3…
+            n += 1
+            step_id = f"{agent}-{n}"
+        used.add(step_id)
+        deps = (steps[-1].id,) if steps else ()
+        steps.append(StepConfig(step_id, agent, dependencies=deps, path=f"{path}[{i}]"))
+    return WorkflowConfig(name, tuple(steps), legacy=True, path=path)
+
+
+def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
+    path = _key_path("workflows", name)
+    if isinstance(raw, list):
+        return _chain(name, raw, agents)
+    if not isinstance(raw, dict):
+        raise _expected(path, 'a list of agent names or an object with "steps"', raw)
+    _check_keys(raw, path, {"steps", *_WORKFLOW_CHECKS})
+    raw_steps = _require(raw, path, "steps")
+    if not isinstance(raw_steps, list):
+        raise _expected(f"{path}.steps", "a list of steps", raw_steps)
+    if not raw_steps:
+        raise ConfigError(f"{path}.steps", "a workflow needs at least one step")
+    steps = []
+    for i, raw_step in enumerate(raw_steps):
+        spath = f"{path}.steps[{i}]"
+        step = _object(raw_step, spath)
+        _check_keys(step, spath, {"id", "agent", *_STEP_CHECKS})
+        step_id = _string(_require(step, spath, "id"), f"{spath}.id")
+        agent = _known_agent(_require(step, spath, "agent"), f"{spath}.agent", agents)
+        steps.append(StepConfig(step_id, agent, path=spath, **_read(step, spath, _STEP_CHECKS)))
+    return WorkflowConfig(name, tuple(steps), path=path, **_read(raw, path, _WORKFLOW_CHECKS))
+
+
+# ---------------------------------------------------------------- loading
+
+_OURS = ("defaults", "agents", "workflows", *_SECTIONS)
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(where, _NOT_FOUND) from exc
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")  # tolerate a BOM, as editors on Windows write one
+        doc = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(where, f"not valid UTF-8 (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            where, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(where, "invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer literal with thousands of digits
+        raise ConfigError(where, f"invalid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(where, f"expected a JSON object at the top level, got {_shown(doc)}")
+    return doc
 
 
 def load_config(path: str | Path) -> Config:
-    """Load, validate and return the config at ``path``; raise :class:`ConfigError` naming the place."""
-    raise ConfigError(str(path), "not implemented")
+    """Load, validate and return the config at ``path``.
+
+    Args:
+        path: the ``claude.json`` file; its folder is the root agent paths are relative to.
+
+    Raises:
+        ConfigError: for the first problem found, naming its JSON path (or the
+            file, for unreadable or malformed JSON).
+    """
+    file = Path(path).absolute()
+    doc = _parse(file)
+    root = file.parent
+    defaults = _section(doc, "defaults")
+    agents = {n: _agent(n, a, root) for n, a in _object(doc.get("agents", {}), "agents").items()}
+    raw_workflows = _object(doc.get("workflows", {}), "workflows")
+    workflows = {n: _workflow(n, w, agents) for n, w in raw_workflows.items()}
+    sections = {name: _section(doc, name) for name in _SECTIONS if name != "defaults"}
+    retry: RetryConfig = sections["retry"]
+    if retry.max_delay_s < retry.initial_delay_s:
+        raise ConfigError(
+            "retry.max_delay_s",
+            f"must be ≥ initial_delay_s ({retry.initial_delay_s:g}), got {retry.max_delay_s:g}",
+        )
+    _check_graphs(workflows.values())
+    return Config(
+        path=file,
+        root=root,
+        defaults=defaults,
+        agents=agents,
+        workflows=workflows,
+        ignored_sections={k: v for k, v in doc.items() if k not in _OURS},
+        **sections,
+    )
+
+
+def _check_graphs(workflows: Collection[WorkflowConfig]) -> None:
+    # Graph rules (cycles, unknown or duplicate ids) live in the pure _dag module;
+    # imported here, not at the top, because _dag imports this module's types.
+    from ._dag import check_workflow
+
+    for workflow in workflows:
+        check_workflow(workflow)
+
+
+# ---------------------------------------------------------------- writing back
+
+
+def _num(value: float) -> float | int:
+    """``24.0`` → ``24`` so a migrated file reads like a hand-written one."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _relative(file: Path, root: Path) -> str:
+    return Path(os.path.relpath(file, root)).as_posix()
+
+
+def _agent_dict(agent: AgentConfig, root: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"file": _relative(agent.file, root)}
+    if agent.contract_file is not None:
+        out["contract"] = _relative(agent.contract_file, root)
+    for key in ("model", "max_tokens", "temperature", "top_p", "top_k"):
+        value = getattr(agent, key)
+        if value is not None:
+            out[key] = _num(value) if isinstance(value, float) else value
+    out["cache"] = agent.cache
+    if agent.description is not None:
+        out["description"] = agent.description
+    if agent.domains:
+        out["domains"] = list(agent.domains)
+    if agent.priority is not None:
+        out["priority"] = agent.priority
+    return out | dict(agent.legacy_keys)
+
+
+def _workflow_dict(workflow: WorkflowConfig) -> list[str] | dict[str, Any]:
+    if workflow.legacy:
+        return [step.agent for step in workflow.steps]
+    out: dict[str, Any] = {}
+    if workflow.description is not None:
+        out["description"] = workflow.description
+    if workflow.task is not None:
+        out["task"] = workflow.task
+    if workflow.timeout_s is not None:
+        out["timeout_s"] = _num(workflow.timeout_s)
+    out["on_failure"] = workflow.on_failure
+    steps = []
+    for step in workflow.steps:
+        entry: dict[str, Any] = {"id": step.id, "agent": step.agent}
+        if step.task is not None:
+            entry["task"] = step.task
+        if step.dependencies:
+            entry["dependencies"] = list(step.dependencies)
+        if step.timeout_s is not None:
+            entry["timeout_s"] = _num(step.timeout_s)
+        steps.append(entry)
+    out["steps"] = steps
+    return out
+
+
+def _section_dict(value: Any, name: str) -> dict[str, Any]:
+    _, checks = _SECTIONS[name]
+    out = {}
+    for key in checks:
+        item = getattr(value, key)
+        out[key] = list(item) if isinstance(item, tuple) else item
+        if isinstance(item, float):
+            out[key] = _num(item)
+    return out
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The fully filled-in JSON document for ``config`` (used by ``cft config migrate``).
+
+    Defaults are written out, legacy spellings are normalised (``path`` →
+    ``file``), paths stay relative to the config folder, and ignored sections
+    are kept so Claude Force still finds them. Loading the result gives back
+    an equal :class:`Config`.
+
+    Args:
+        config: a loaded config.
+    """
+    head = {k: v for k, v in config.ignored_sections.items() if k in ("version", "name")}
+    out: dict[str, Any] = dict(head)
+    out["defaults"] = _section_dict(config.defaults, "defaults")
+    out["agents"] = {n: _agent_dict(a, config.root) for n, a in config.agents.items()}
+    out["workflows"] = {n: _workflow_dict(w) for n, w in config.workflows.items()}
+    for name in _SECTIONS:
+        if name != "defaults":
+            out[name] = _section_dict(getattr(config, name), name)
+    out |= {k: v for k, v in config.ignored_sections.items() if k not in head}
+    return out

@@ -1,0 +1,70 @@
+"""Use claude-force-trio as a library inside your own trio program.
+
+Run from the repository root (no API key needed: the embedded simulator answers):
+
+    python examples/embed.py
+
+It opens one engine, runs a single agent with streaming, a few agents at once,
+and the ``code-quality-check`` DAG with a hook that prints events as they
+happen; then it shows the result as the ``--json`` document would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+
+import claude_force_trio as cft
+
+CONFIG = Path(__file__).parent / ".claude" / "claude.json"
+
+
+def on_event(event: cft.Event) -> None:
+    """A hook: any callable taking an event. Keep it cheap; it runs in the engine's task."""
+    if isinstance(event, cft.StepStarted):
+        print(f"  started   {event.step_id:<8} ({event.agent}, {event.model})")
+    elif isinstance(event, cft.StepSucceeded):
+        r = event.result
+        print(f"  succeeded {r.id:<8} {r.elapsed_s:5.2f} s  {r.usage.output_tokens} tokens out")
+    elif isinstance(event, cft.StepFailed | cft.StepTimedOut | cft.StepSkipped):
+        print(f"  {event.result.status:<9} {event.step_id:<8} {event.result.error}")
+
+
+async def main() -> None:
+    config = cft.load_config(CONFIG)
+    # With no ANTHROPIC_API_KEY this picks the embedded simulator; force it to be sure.
+    async with cft.open_engine(config, backend=cft.Backend.simulator()) as engine:
+        print("one agent, streamed:")
+        result = await engine.run_agent(
+            "python-expert",
+            "Suggest a safer way to parse untrusted YAML in a CLI tool.",
+            on_text=lambda chunk: print(chunk, end="", flush=True),
+        )
+        print(
+            f"\n  -> {result.status}, {result.usage.total_tokens} tokens, ${result.cost_usd:.5f}\n"
+        )
+
+        print("three agents at once:")
+        many = await engine.run_many(
+            [
+                ("linter", "Review src/app.py for style problems."),
+                ("security-scanner", "Scan src/app.py for injection risks."),
+                ("type-checker", "Check src/app.py for typing gaps."),
+            ]
+        )
+        for item in many:
+            print(f"  {item.agent:<17} {item.status} in {item.elapsed_s:.2f} s")
+
+        print("\nthe code-quality-check DAG:")
+        run = await engine.run_workflow("code-quality-check", hooks=[on_event])
+        speedup = run.step_time_s / run.elapsed_s if run.elapsed_s else 1.0
+        print(
+            f"\n{run.status} in {run.elapsed_s:.2f} s (steps took {run.step_time_s:.2f} s: {speedup:.1f}×)"
+        )
+        print(json.dumps(run.to_dict()["usage"]))
+
+
+if __name__ == "__main__":
+    trio.run(main)
