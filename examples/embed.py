@@ -61,7 +61,8 @@ async def main() -> None:
         run = await engine.run_workflow("code-quality-check", hooks=[on_event])
         speedup = run.step_time_s / run.elapsed_s if run.elapsed_s else 1.0
         print(
-            f"\n{run.status} in {run.elapsed_s:.2f} s (steps took {run.step_time_s:.2f} s: {speedup:.1f}×)"
+            f"\n{run.status} in {run.elapsed_s:.2f} s "
+            f"(steps took {run.step_time_s:.2f} s: {speedup:.1f}× faster than one by one)"
         )
         print(json.dumps(run.to_dict()["usage"]))
 

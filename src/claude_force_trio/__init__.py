@@ -1,1 +1,126 @@
-"""claude-force-trio: run teams of Claude agents as DAG workflows on trio."""
+"""claude-force-trio: run teams of Claude agents as DAG workflows on trio.
+
+Fast (every step starts the moment its own dependencies finish), cheap (prompt
+caching, correct cost accounting) and safe (cancel-scope timeouts, clear
+errors, the key never written anywhere). The public surface is re-exported
+here; everything in ``_modules`` is private.
+
+A trio program::
+
+    import trio
+    import claude_force_trio as cft
+
+    async def main() -> None:
+        config = cft.load_config(".claude/claude.json")
+        async with cft.open_engine(config) as engine:
+            result = await engine.run_workflow("code-quality-check")
+        print(result.status, result.elapsed_s)
+
+    trio.run(main)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._backend import Backend as Backend
+from ._backend import resolve_backend as resolve_backend
+from ._compat import AgentOrchestrator as AgentOrchestrator
+from ._compat import AgentResult as AgentResult
+from ._config import AgentConfig as AgentConfig
+from ._config import Config as Config
+from ._config import StepConfig as StepConfig
+from ._config import WorkflowConfig as WorkflowConfig
+from ._config import find_config as find_config
+from ._config import load_config as load_config
+from ._engine import Engine as Engine
+from ._engine import open_engine as open_engine
+from ._errors import APIConnectionError as APIConnectionError
+from ._errors import APIError as APIError
+from ._errors import APIResponseError as APIResponseError
+from ._errors import APIStatusError as APIStatusError
+from ._errors import APITimeoutError as APITimeoutError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import CFTError as CFTError
+from ._errors import CircuitOpenError as CircuitOpenError
+from ._errors import ConfigError as ConfigError
+from ._errors import InternalServerError as InternalServerError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import OverloadedError as OverloadedError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import RequestTooLargeError as RequestTooLargeError
+from ._errors import StepTimeoutError as StepTimeoutError
+from ._errors import StreamError as StreamError
+from ._events import Event as Event
+from ._events import Hook as Hook
+from ._events import StepCancelled as StepCancelled
+from ._events import StepFailed as StepFailed
+from ._events import StepQueued as StepQueued
+from ._events import StepSkipped as StepSkipped
+from ._events import StepStarted as StepStarted
+from ._events import StepSucceeded as StepSucceeded
+from ._events import StepTimedOut as StepTimedOut
+from ._events import WorkflowFinished as WorkflowFinished
+from ._events import WorkflowStarted as WorkflowStarted
+from ._pricing import cost_usd as cost_usd
+from ._pricing import resolve_model as resolve_model
+from ._results import StepResult as StepResult
+from ._results import WorkflowResult as WorkflowResult
+from ._types import MessageResult as MessageResult
+from ._types import Usage as Usage
+
+try:
+    __version__ = version("claude-force-trio")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AgentConfig",
+    "AgentOrchestrator",
+    "AgentResult",
+    "AuthenticationError",
+    "Backend",
+    "BadRequestError",
+    "CFTError",
+    "CircuitOpenError",
+    "Config",
+    "ConfigError",
+    "Engine",
+    "Event",
+    "Hook",
+    "InternalServerError",
+    "MessageResult",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "StepCancelled",
+    "StepConfig",
+    "StepFailed",
+    "StepQueued",
+    "StepResult",
+    "StepSkipped",
+    "StepStarted",
+    "StepSucceeded",
+    "StepTimedOut",
+    "StepTimeoutError",
+    "StreamError",
+    "Usage",
+    "WorkflowConfig",
+    "WorkflowFinished",
+    "WorkflowResult",
+    "WorkflowStarted",
+    "cost_usd",
+    "find_config",
+    "load_config",
+    "open_engine",
+    "resolve_backend",
+]

@@ -16,12 +16,13 @@ square of the requests queued inside it, so requests wait here, not there.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
@@ -49,6 +50,9 @@ from ._pricing import cost_usd
 from ._prompts import DependencyOutput, build_request, user_message
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._types import MessageResult
+
+if TYPE_CHECKING:
+    from .simulator import SimulatorConfig
 
 __all__ = ["Engine", "open_engine"]
 
@@ -535,6 +539,26 @@ class _WorkflowRun:
             self._emit(StepSkipped(self.run_id, step_id, result, trio.current_time()))
 
 
+def _embedded_simulator_config() -> SimulatorConfig:
+    """The embedded simulator's settings: demo latencies unless ``CFT_SIM_LATENCY_SCALE`` says.
+
+    ``CFT_SIM_LATENCY_SCALE=0`` makes replies instant (tests, CI); ``2`` doubles
+    every latency. A value that is not a non-negative number is a config error.
+    """
+    from .simulator import SimulatorConfig
+
+    raw = os.environ.get("CFT_SIM_LATENCY_SCALE", "").strip()
+    if not raw:
+        return SimulatorConfig()
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:
+        raise ConfigError("CFT_SIM_LATENCY_SCALE", f"expected a number ≥ 0, got {raw!r}")
+    return SimulatorConfig(latency_scale=scale)
+
+
 async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
@@ -549,7 +573,7 @@ async def open_engine(
     max_concurrency: int | None = None,
     prompt_cache: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
-    simulator: Any = None,
+    simulator: SimulatorConfig | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP client (and, if chosen, the embedded simulator).
 
@@ -573,7 +597,9 @@ async def open_engine(
         if backend.kind == "simulator" and transport is None:
             from .simulator import open_simulator
 
-            sim = await stack.enter_async_context(open_simulator(simulator))
+            sim = await stack.enter_async_context(
+                open_simulator(simulator or _embedded_simulator_config())
+            )
             base_url = sim.url
         client = await stack.enter_async_context(
             MessagesClient(
