@@ -1,0 +1,162 @@
+"""HTTP/1.1 plumbing for one accepted connection: h11 over a trio socket stream.
+
+Kept apart from the request logic so the server speaks plain methods
+(``read_request``, ``respond``, ``start_stream`` / ``send_chunk`` / ``end_stream``,
+``reset``) and never touches h11 states. Writes are coalesced into one
+``send_all`` per response (or per SSE batch) because every extra small segment
+costs a syscall and, without TCP_NODELAY, a delayed-ACK stall of ~40 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import h11
+import trio
+
+__all__ = ["BadHttpRequest", "HttpConnection", "HttpRequest"]
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # the API's request size limit
+_RECEIVE_BYTES = 64 * 1024
+Headers = Sequence[tuple[str, str]]
+
+
+class BadHttpRequest(Exception):
+    """The client sent something that is not valid HTTP/1.1, or a body that is too large."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request: method, path without query string, lower-cased headers, body."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def _reason(status: int) -> bytes:
+    if status == 529:
+        return b"Overloaded"
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+class HttpConnection:
+    """A server-side HTTP/1.1 connection that can serve many requests (keep-alive)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self._h11 = h11.Connection(h11.SERVER)
+        # trio already sets TCP_NODELAY on TCP streams; set it again so that a
+        # change of default can never bring back the 40 ms Nagle/delayed-ACK stall.
+        with contextlib.suppress(OSError):  # not a TCP socket
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+
+    async def _next_event(self) -> object:
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise BadHttpRequest(
+                    exc.error_status_hint, f"Malformed HTTP request: {exc}"
+                ) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self.stream.receive_some(_RECEIVE_BYTES)
+            self._h11.receive_data(data)
+
+    async def read_request(self) -> HttpRequest | None:
+        """The next request, or ``None`` when the client closed the connection between requests.
+
+        Raises:
+            BadHttpRequest: malformed HTTP or a body over 32 MiB (answer it, then close).
+            trio.BrokenResourceError: the client went away mid-request.
+        """
+        event = await self._next_event()
+        if isinstance(event, h11.ConnectionClosed):
+            return None
+        if not isinstance(event, h11.Request):  # pragma: no cover - h11 guarantees a Request
+            raise BadHttpRequest(400, "Malformed HTTP request")
+        body = bytearray()
+        while True:
+            part = await self._next_event()
+            if isinstance(part, h11.Data):
+                body += part.data
+                if len(body) > MAX_BODY_BYTES:
+                    raise BadHttpRequest(413, "Request exceeds the maximum allowed size")
+            elif isinstance(part, h11.EndOfMessage):
+                break
+            else:
+                raise trio.BrokenResourceError("client closed the connection mid-request")
+        headers = {name.decode("latin-1").lower(): v.decode("latin-1") for name, v in event.headers}
+        target = event.target.decode("latin-1")
+        return HttpRequest(
+            event.method.decode("ascii"), target.split("?", 1)[0], headers, bytes(body)
+        )
+
+    @property
+    def can_respond(self) -> bool:
+        """Whether a response can still be started on this connection."""
+        return self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+
+    async def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        """Send a whole response with a Content-Length, in one write."""
+        head = [*headers, ("content-length", str(len(body)))]
+        data = self._h11.send(
+            h11.Response(status_code=status, headers=head, reason=_reason(status))
+        )
+        data = (data or b"") + (self._h11.send(h11.Data(data=body)) or b"")
+        data += self._h11.send(h11.EndOfMessage()) or b""
+        await self.stream.send_all(data)
+
+    async def start_stream(self, status: int, headers: Headers) -> None:
+        """Send the head of a chunked response (server-sent events follow)."""
+        data = self._h11.send(
+            h11.Response(status_code=status, headers=list(headers), reason=_reason(status))
+        )
+        await self.stream.send_all(data or b"")
+
+    async def send_chunk(self, payload: bytes) -> None:
+        """Send one chunk of a streaming response."""
+        await self.stream.send_all(self._h11.send(h11.Data(data=payload)) or b"")
+
+    async def end_stream(self) -> None:
+        """Finish a streaming response so the connection can be reused."""
+        await self.stream.send_all(self._h11.send(h11.EndOfMessage()) or b"")
+
+    def next_cycle(self) -> bool:
+        """Prepare for the next request on this connection; ``False`` if it must close."""
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            return True
+        return False
+
+    async def reset(self) -> None:
+        """Abort with a TCP RST: SO_LINGER with a zero timeout makes close() send one."""
+        with contextlib.suppress(OSError):  # socket already dead
+            self.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self.stream.aclose()
+
+    async def wait_until_gone(self) -> None:
+        """Read and discard until the client closes the connection (the ``stall`` fault)."""
+        try:
+            while await self.stream.receive_some(_RECEIVE_BYTES):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def aclose(self) -> None:
+        """Close the socket; safe to call more than once."""
+        await self.stream.aclose()

@@ -1,0 +1,95 @@
+"""Sending a successful reply: one JSON ``Message``, or the SSE event sequence, on time.
+
+All waiting is ``trio.sleep`` so that, in-process under ``trio.testing.MockClock``,
+a reply "takes" its modelled latency in virtual time and costs nothing real. A
+stream sends its head at once (the SDK returns from ``messages.stream`` on the
+headers), the first events after the time to first token, and spreads the text
+deltas evenly over the rest of the latency.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from ._faults import FAULT_KINDS, Fault
+from ._http import HttpConnection
+from ._replies import Reply, text_chunks
+from ._wire import (
+    message_object,
+    stream_error_event,
+    stream_start_events,
+    stream_stop_events,
+    text_delta_event,
+)
+
+__all__ = ["send_message", "stream_message"]
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await trio.sleep(seconds)
+
+
+async def send_message(
+    http: HttpConnection,
+    headers: Sequence[tuple[str, str]],
+    message: dict[str, Any],
+    total_s: float,
+) -> None:
+    """Wait the whole latency, then send the ``Message`` as JSON."""
+    await _sleep(total_s)
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    await http.respond(200, [*headers, ("content-type", "application/json")], body)
+
+
+async def stream_message(
+    http: HttpConnection,
+    headers: Sequence[tuple[str, str]],
+    msg_id: str,
+    model: str,
+    reply: Reply,
+    usage: dict[str, Any],
+    latency: tuple[float, float],
+    *,
+    request_id: str,
+    fail: Fault | None = None,
+) -> None:
+    """Stream ``reply`` as server-sent events over ``latency`` = (ttft, total) seconds.
+
+    With ``fail`` (a ``stream_error`` fault) about half the deltas are sent, then an
+    ``event: error`` and no ``message_stop``; the HTTP response itself ends cleanly.
+    """
+    ttft, total = latency
+    sse_headers = [
+        *headers,
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache"),
+    ]
+    await http.start_stream(200, sse_headers)
+    await _sleep(ttft)
+    start_usage = {**usage, "output_tokens": 1}
+    await http.send_chunk(stream_start_events(message_object(msg_id, model, None, start_usage)))
+    chunks = text_chunks(reply.text)
+    step = max(0.0, total - ttft) / len(chunks)
+    if fail is not None:
+        for chunk in chunks[: max(1, len(chunks) // 2)]:
+            await _sleep(step)
+            await http.send_chunk(text_delta_event(chunk))
+        _, error_type, default_message = FAULT_KINDS["stream_error"] or (529, "", "")
+        message = fail.message or default_message
+        await http.send_chunk(stream_error_event(error_type, message, request_id))
+        await http.end_stream()
+        return
+    if step > 0:
+        for chunk in chunks:
+            await _sleep(step)
+            await http.send_chunk(text_delta_event(chunk))
+        await http.send_chunk(stream_stop_events(reply, usage))
+    else:  # nothing to wait for: still separate events, but one write instead of dozens
+        events = b"".join(text_delta_event(chunk) for chunk in chunks)
+        await http.send_chunk(events + stream_stop_events(reply, usage))
+    await http.end_stream()

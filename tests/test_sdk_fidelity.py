@@ -1,0 +1,178 @@
+"""Fidelity: the official ``anthropic`` SDK parses every simulator answer, errors included.
+
+The SDK is asyncio-based (on httpx2) while pytest-trio owns async tests, so these
+are sync tests: the simulator runs on its own thread (``run_simulator_in_thread``)
+and each test drives the SDK with ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from claude_force_trio.simulator import SimulatorHandle, run_simulator_in_thread
+
+anthropic = pytest.importorskip("anthropic")
+
+KEY = "test-key"
+T = TypeVar("T")
+BODY: dict[str, Any] = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 300,
+    "system": [{"type": "text", "text": "# release-manager\nYou plan releases."}],
+    "messages": [{"role": "user", "content": "Plan the 1.2 release"}],
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorHandle]:
+    """One zero-latency simulator on a background thread, accepting only ``test-key``."""
+    with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0, api_key=KEY) as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log(sim: SimulatorHandle) -> None:
+    """Each test starts with an empty request log."""
+    sim.clear_log()
+
+
+def run(sim: SimulatorHandle, call: Callable[[Any], Awaitable[T]], *, key: str = KEY) -> T:
+    """Run ``call(client)`` with a fresh AsyncAnthropic client under asyncio."""
+
+    async def main() -> T:
+        client = anthropic.AsyncAnthropic(base_url=sim.url, api_key=key, max_retries=0)
+        async with client:
+            return await call(client)
+
+    return asyncio.run(main())
+
+
+def test_create(sim: SimulatorHandle) -> None:
+    """messages.create parses into a Message with text, stop reason and usage."""
+    message = run(sim, lambda c: c.messages.create(**BODY))
+    assert message.id.startswith("msg_")
+    assert message.role == "assistant"
+    assert message.stop_reason == "end_turn"
+    text = message.content[0].text
+    assert "Agent: release-manager" in text
+    assert "Task: Plan the 1.2 release" in text
+    assert message.usage.output_tokens > 0
+    assert message.usage.cache_read_input_tokens == 0
+    (record,) = sim.requests
+    assert record.status == 200
+    assert record.body == BODY
+
+
+def test_stream(sim: SimulatorHandle) -> None:
+    """messages.stream yields text deltas and a final message equal to create's."""
+
+    async def call(client: Any) -> tuple[list[str], Any, Any]:
+        plain = await client.messages.create(**BODY)
+        async with client.messages.stream(**BODY) as stream:
+            chunks = [chunk async for chunk in stream.text_stream]
+            final = await stream.get_final_message()
+        return chunks, final, plain
+
+    chunks, final, plain = run(sim, call)
+    assert len(chunks) > 1
+    assert "".join(chunks) == final.content[0].text == plain.content[0].text
+    assert final.usage.output_tokens == plain.usage.output_tokens
+    assert final.stop_reason == plain.stop_reason
+    assert sim.requests[-1].stream
+
+
+def test_count_tokens(sim: SimulatorHandle) -> None:
+    """messages.count_tokens parses and agrees with create's input tokens."""
+    body = {k: v for k, v in BODY.items() if k != "max_tokens"}
+    counted = run(sim, lambda c: c.messages.count_tokens(**body))
+    created = run(sim, lambda c: c.messages.create(**BODY))
+    assert counted.input_tokens == created.usage.input_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_class"),
+    [
+        ("429", "RateLimitError"),
+        ("529", "OverloadedError"),
+        ("500", "InternalServerError"),
+        ("503", "InternalServerError"),
+    ],
+)
+def test_status_faults_map_to_sdk_errors(sim: SimulatorHandle, kind: str, error_class: str) -> None:
+    """Scripted faults raise the SDK's own error classes with the request id."""
+    sim.script(kind)
+    with pytest.raises(getattr(anthropic, error_class)) as info:
+        run(sim, lambda c: c.messages.create(**BODY))
+    assert info.value.status_code == int(kind)
+    assert info.value.request_id == sim.requests[-1].request_id
+
+
+def test_retry_after_is_honoured_by_sdk_retries(sim: SimulatorHandle) -> None:
+    """With retries on, the SDK retries a 429 (retry-after-ms 1) and then succeeds."""
+    from claude_force_trio.simulator import Fault
+
+    sim.script(Fault("429", retry_after_ms=1))
+
+    async def call(client: Any) -> Any:
+        return await client.with_options(max_retries=1).messages.create(**BODY)
+
+    assert run(sim, call).content[0].text
+    assert [r.status for r in sim.requests] == [429, 200]
+
+
+def test_auth_and_bad_request_errors(sim: SimulatorHandle) -> None:
+    """A wrong key raises AuthenticationError without the key; an unknown field BadRequestError."""
+    wrong = "sk-ant-WRONG-0000"
+    with pytest.raises(anthropic.AuthenticationError) as auth:
+        run(sim, lambda c: c.messages.create(**BODY), key=wrong)
+    assert wrong not in str(auth.value)
+    assert KEY not in str(auth.value)
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        run(sim, lambda c: c.messages.create(**BODY, extra_body={"frobnicate": 1}))
+    assert "frobnicate: Extra inputs are not permitted" in str(bad.value)
+
+
+def test_mid_stream_error_raises(sim: SimulatorHandle) -> None:
+    """A stream_error fault raises from the SDK stream after some text arrived."""
+    sim.script("stream_error")
+    seen: list[str] = []
+
+    async def call(client: Any) -> None:
+        async with client.messages.stream(**BODY) as stream:
+            async for chunk in stream.text_stream:
+                seen.append(chunk)
+
+    with pytest.raises(anthropic.APIStatusError) as info:
+        run(sim, call)
+    assert seen
+    assert "overloaded_error" in str(info.value)
+
+
+def test_thread_handle_runs_and_stops() -> None:
+    """run_simulator_in_thread serves, exposes its log and stats, and stops on exit."""
+    with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0) as handle:
+        message = run(handle, lambda c: c.messages.create(**BODY))
+        assert message.content[0].text
+        assert handle.stats().by_status == {200: 1}
+        assert handle.config.api_key is None
+    with pytest.raises(anthropic.APIConnectionError):
+        run(handle, lambda c: c.messages.create(**BODY))
+
+
+def test_thread_start_failure_is_raised() -> None:
+    """A simulator that cannot bind its port raises in the caller's thread."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with (
+            pytest.raises(RuntimeError, match="before listening") as info,
+            run_simulator_in_thread(port=port),
+        ):
+            pass  # pragma: no cover
+    assert isinstance(info.value.__cause__, OSError)
