@@ -1,0 +1,27 @@
+"""The ``cft`` command line: typer + rich, one module per command group.
+
+``app`` is the root typer app (global options and error handling live in
+``_app``); each group module contributes its commands here, in one place, so the
+shape of the CLI (DESIGN.md §4) can be read at a glance. ``main()`` is the
+console-script entry point and what ``python -m claude_force_trio`` calls.
+"""
+
+from __future__ import annotations
+
+from . import agents, config, init, run, sim, workflow
+from ._app import app, state_dir
+
+__all__ = ["app", "main", "state_dir"]
+
+app.command("run")(run.run)
+app.command("run-many")(run.run_many)
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(agents.app, name="agents")
+app.add_typer(sim.app, name="sim")
+app.add_typer(config.app, name="config")
+app.command("init")(init.init)
+
+
+def main() -> None:
+    """Run the ``cft`` command line (the console script's entry point)."""
+    app(prog_name="cft")

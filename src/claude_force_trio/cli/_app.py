@@ -1,0 +1,297 @@
+"""The root ``cft`` app: global options, config and backend resolution, error handling.
+
+Why the error handling lives here, as a decorator every command wears: the CLI
+contract (DESIGN.md §4) is that a bad config, an unknown agent or a malformed
+input file is *one* line on stderr (``error: <path>: <message>``) and exit code
+2, never a traceback. Commands raise :class:`CFTError` freely; :func:`handles_errors`
+turns it into that line. Anything else is a bug and is allowed to show.
+
+Heavy modules (rich, trio, httpx, the engine) are imported inside the commands
+so ``cft --help`` does not pay for them; ``trio.run`` is called only by the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Collection, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+
+from .._errors import CFTError, ConfigError
+from . import _console
+
+if TYPE_CHECKING:
+    from .._backend import Backend
+    from .._config import Config
+    from ..simulator import SimulatorConfig
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "Globals",
+    "app",
+    "fail",
+    "handles_errors",
+    "run_trio",
+    "simulator_config",
+    "state_dir",
+    "unknown_name",
+]
+
+#: Exit codes (DESIGN.md §4): 0 success, 1 a run failed, 2 usage or config error.
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+#: A run stopped with Ctrl-C: the shell convention 128 + SIGINT, so scripts can tell
+#: "the user stopped it" from "it failed".
+EXIT_INTERRUPTED = 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="cft",
+    help="Run teams of Claude agents as DAG workflows on trio — with an offline simulator.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # A traceback's locals could hold request headers; never print them.
+    pretty_exceptions_show_locals=False,
+)
+
+
+def state_dir() -> Path:
+    """Where cache, metrics and run records live: ``$CFT_HOME`` or ``~/.cache/claude-force-trio``.
+
+    Nothing is written there yet; later commands (``cache``, ``metrics``) will.
+    """
+    return Path(os.environ.get("CFT_HOME") or "~/.cache/claude-force-trio").expanduser()
+
+
+def simulator_config() -> SimulatorConfig | None:
+    """Settings for the embedded simulator from ``CFT_SIM_LATENCY_SCALE``, if set.
+
+    Only the CLI reads this variable (the library takes a ``SimulatorConfig``):
+    tests set it to 0 so simulated steps take no time; demos can slow things down.
+
+    Raises:
+        ConfigError: the value is not a number ≥ 0.
+    """
+    raw = os.environ.get("CFT_SIM_LATENCY_SCALE", "").strip()
+    if not raw:
+        return None
+    from ..simulator import SimulatorConfig
+
+    try:
+        return SimulatorConfig(latency_scale=float(raw))
+    except ValueError:
+        raise ConfigError("CFT_SIM_LATENCY_SCALE", f"expected a number ≥ 0, got {raw!r}") from None
+
+
+def unknown_name(
+    kind: str, name: str, known: Collection[str], *, path: str | None = None
+) -> ConfigError:
+    """The error for an agent or workflow the config does not define, with a hint.
+
+    Args:
+        kind: ``agent`` or ``workflow``; also the error's path unless ``path`` is given.
+        name: what the user asked for.
+        known: the names the config defines.
+        path: where the name came from (``tasks.jsonl:3``), if not a CLI argument.
+    """
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listed = ", ".join(sorted(known)) or "none configured"
+    return ConfigError(path or kind, f"unknown {kind} {name!r}{hint}; known: {listed}")
+
+
+@dataclass(frozen=True, slots=True)
+class Globals:
+    """The root options, handed to every command through ``ctx.obj``."""
+
+    config: Path | None = None
+    simulate: bool | None = None
+    verbose: int = 0
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> Globals:
+        """The root options of ``ctx`` (defaults when a command is invoked on its own)."""
+        obj = ctx.find_root().obj
+        return obj if isinstance(obj, Globals) else cls()
+
+    def load(self) -> Config:
+        """Find and load ``claude.json``: ``--config``, else ``$CFT_CONFIG``, else ``./.claude``."""
+        from .._config import find_config, load_config
+
+        return load_config(find_config(self.config))
+
+    def backend(self, config: Config) -> Backend:
+        """Resolve where requests go, and show the simulator notice once, on stderr."""
+        from .._backend import resolve_backend
+
+        backend = resolve_backend(self.simulate, api=config.api)
+        if backend.notice:
+            _console.notice(backend.notice)
+        return backend
+
+
+def fail(exc: CFTError) -> NoReturn:
+    """Print ``error: <message>`` and exit 2 (a config or usage error)."""
+    _console.error(str(exc))
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first leaf of ``group`` when every leaf is a CFTError or KeyboardInterrupt.
+
+    A ConfigError raised inside the engine's nursery (the embedded simulator runs in
+    one) reaches us wrapped in an exception group; the user should still see one line.
+    """
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if leaves and all(isinstance(e, CFTError | KeyboardInterrupt) for e in leaves):
+        return next((e for e in leaves if isinstance(e, KeyboardInterrupt)), leaves[0])
+    return None
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command so ``CFTError`` → one ``error:`` line + exit 2, Ctrl-C → exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CFTError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            _console.error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BaseExceptionGroup as group:
+            leaf = _sole_error(group)
+            if isinstance(leaf, KeyboardInterrupt):
+                _console.error("interrupted")
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            if isinstance(leaf, CFTError):
+                fail(leaf)
+            raise
+
+    return wrapper
+
+
+def run_trio(async_fn: Callable[..., Coroutine[Any, Any, R]], *args: Any) -> R:
+    """Run ``async_fn(*args)`` under ``trio.run``: the CLI is the only caller of trio.run."""
+    import trio
+
+    return trio.run(async_fn, *args)
+
+
+# ------------------------------------------------------------------ root options
+
+
+class _Redact(logging.Filter):
+    """Replace the API key with ``***`` in any log line, should a library ever log it."""
+
+    def __init__(self, secrets: Collection[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def _configure_logging(ctx: typer.Context, verbose: int) -> None:
+    """-v: INFO, -vv: DEBUG, on stderr; undone when the command ends (tests run many)."""
+    if verbose <= 0:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    secrets = [os.environ.get(n, "") for n in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")]
+    handler.addFilter(_Redact(secrets))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+    ctx.call_on_close(restore)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            current = version("claude-force-trio")
+        except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+            current = "0+unknown"
+        typer.echo(f"cft {current}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Path to claude.json (default: ./.claude/claude.json).",
+            envvar="CFT_CONFIG",
+            show_envvar=True,
+        ),
+    ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option("--simulate", help="Use the embedded Messages API simulator (offline)."),
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Use the real API (needs ANTHROPIC_API_KEY)."),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="Log to stderr: -v info, -vv debug."),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Run teams of Claude agents as DAG workflows on trio.
+
+    Without [bold]--simulate[/] or [bold]--live[/], requests go to ANTHROPIC_BASE_URL if set,
+    else to the API if ANTHROPIC_API_KEY is set, else to the embedded simulator.
+    """
+    if simulate and live:
+        _console.error("--simulate and --live cannot be used together")
+        raise typer.Exit(EXIT_CONFIG)
+    _configure_logging(ctx, verbose)
+    ctx.obj = Globals(
+        config=config, simulate=True if simulate else False if live else None, verbose=verbose
+    )

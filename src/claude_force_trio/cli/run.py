@@ -1,0 +1,252 @@
+"""``cft run`` (one agent, one task) and ``cft run-many`` (a JSONL file, concurrently).
+
+Both check everything they can before a request is sent — the agent exists,
+the task is not empty, every JSONL line is well-formed — so a typo costs an
+``error:`` line and exit 2, not tokens. A run that fails still prints what it
+has (the ``--json`` document or the outputs) and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NamedTuple
+
+import typer
+
+from .._errors import ConfigError
+from . import _console
+from ._app import EXIT_FAILED, Globals, handles_errors, run_trio, simulator_config, unknown_name
+
+if TYPE_CHECKING:
+    from .._backend import Backend
+    from .._results import StepResult
+
+__all__ = ["Job", "read_jobs", "run", "run_many"]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+NoCacheOption = Annotated[
+    bool,
+    # Accepted now so scripts can pass it; the response cache lands in a later issue,
+    # and until then there is nothing to skip.
+    typer.Option("--no-cache", help="Skip the response cache."),
+]
+
+
+def _step_summary(result: StepResult) -> str:
+    from ._progress import format_cost
+
+    usage = result.usage
+    parts = [result.agent, result.model or "?"]
+    tokens = f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens"
+    if usage.cache_read_input_tokens or usage.cache_creation_input_tokens:
+        tokens += (
+            f" (cache read {usage.cache_read_input_tokens:,},"
+            f" write {usage.cache_creation_input_tokens:,})"
+        )
+    parts += [tokens, format_cost(result.cost_usd), f"{result.elapsed_s:.2f} s"]
+    parts.append("cached" if result.cached else result.status.replace("_", " "))
+    return " · ".join(parts)
+
+
+@handles_errors
+def run(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's name in claude.json.")],
+    task: Annotated[
+        str, typer.Argument(metavar="TASK", help="What to do; [bold]-[/] reads it from stdin.")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model alias or id (overrides the agent's).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Maximum output tokens.")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", min=0.0, max=1.0, help="Sampling temperature.")
+    ] = None,
+    no_cache: NoCacheOption = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the reply as it arrives (ignored with --json).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one agent on one task and print its reply.
+
+    The reply goes to stdout; a one-line summary (model, tokens, cost, time) to stderr.
+    """
+    del no_cache  # no response cache exists yet (see NoCacheOption)
+    settings = Globals.of(ctx)
+    if task == "-":
+        task = sys.stdin.read()
+    if not task.strip():
+        raise ConfigError("task", "the task is empty")
+    config = settings.load()
+    if agent not in config.agents:
+        raise unknown_name("agent", agent, config.agents)
+    backend = settings.backend(config)
+    streaming = stream and not as_json
+    streamed: list[str] = []
+
+    def on_text(chunk: str) -> None:
+        streamed.append(chunk)
+        _console.write(chunk)
+
+    async def main() -> StepResult:
+        from .._engine import open_engine
+
+        async with open_engine(config, backend=backend, simulator=simulator_config()) as engine:
+            return await engine.run_agent(
+                agent,
+                task,
+                model=model,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                on_text=on_text if streaming else None,
+            )
+
+    result = run_trio(main)
+    if as_json:
+        _console.print_json(result.to_dict())
+    elif streaming:
+        if streamed and not streamed[-1].endswith("\n"):
+            _console.write("\n")
+    elif result.output is not None:
+        _console.write(result.output if result.output.endswith("\n") else result.output + "\n")
+    if not result.ok:
+        _console.error(f"{agent}: {result.error or result.status}")
+        raise typer.Exit(EXIT_FAILED)
+    if not as_json:
+        _console.stderr().print(_step_summary(result), style="dim", soft_wrap=True, markup=False)
+
+
+_EXPECTED = 'expected {"agent": str, "task": str}'
+
+
+class Job(NamedTuple):
+    """One line of a ``run-many`` file: where it is (``tasks.jsonl:3``) and what to run."""
+
+    where: str
+    agent: str
+    task: str
+
+
+def read_jobs(source: str) -> list[Job]:
+    """Parse a JSONL file of ``{"agent": ..., "task": ...}`` lines (``-`` for stdin).
+
+    Blank lines are skipped. Errors name ``file:line`` so the line can be found.
+
+    Raises:
+        ConfigError: the file cannot be read, or a line is not such an object.
+    """
+    if source == "-":
+        name, text = "<stdin>", sys.stdin.read()
+    else:
+        name = source
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(source, f"cannot read: {reason}") from exc
+    jobs: list[Job] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(where, f"invalid JSON ({exc.msg}); {_EXPECTED}") from None
+        ok = (
+            isinstance(item, dict)
+            and set(item) == {"agent", "task"}
+            and isinstance(item["agent"], str)
+            and isinstance(item["task"], str)
+            and item["agent"].strip() != ""
+            and item["task"].strip() != ""
+        )
+        if not ok:
+            raise ConfigError(where, _EXPECTED)
+        jobs.append(Job(where, item["agent"], item["task"]))
+    if not jobs:
+        raise ConfigError(name, f"no tasks in the file; {_EXPECTED} on each line")
+    return jobs
+
+
+def _print_results(results: list[StepResult]) -> None:
+    from rich.rule import Rule
+
+    out = _console.stdout()
+    for index, result in enumerate(results, start=1):
+        title = f"[{index}] {result.agent} · {result.status.replace('_', ' ')}"
+        if _console.interactive():
+            out.print(Rule(title, align="left", style="dim"), markup=False)
+        else:
+            out.print(f"── {title} ──", markup=False, soft_wrap=True)
+        text = result.output if result.output is not None else f"error: {result.error}"
+        _console.write(text if text.endswith("\n") else text + "\n")
+
+
+@handles_errors
+def run_many(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE.jsonl",
+            help='Lines of {"agent": ..., "task": ...}; [bold]-[/] reads stdin.',
+        ),
+    ],
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", min=1, help="Requests in flight at once."),
+    ] = None,
+    no_cache: NoCacheOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run many (agent, task) pairs concurrently; outputs are printed in input order."""
+    del no_cache  # no response cache exists yet (see NoCacheOption)
+    settings = Globals.of(ctx)
+    jobs = read_jobs(file)
+    config = settings.load()
+    for job in jobs:
+        if job.agent not in config.agents:
+            # The file's line, not the engine's job index, is what a user can fix.
+            raise unknown_name("agent", job.agent, config.agents, path=job.where)
+    backend: Backend = settings.backend(config)
+
+    async def main() -> list[StepResult]:
+        from .._engine import open_engine
+
+        async with open_engine(
+            config, backend=backend, max_concurrency=max_concurrency, simulator=simulator_config()
+        ) as engine:
+            return await engine.run_many([(job.agent, job.task) for job in jobs])
+
+    results = run_trio(main)
+    if as_json:
+        _console.print_json({"results": [r.to_dict() for r in results]})
+    else:
+        _print_results(results)
+        _summarise(results)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        _console.error(f"{len(failed)} of {len(results)} runs failed")
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _summarise(results: list[StepResult]) -> None:
+    from ._progress import format_cost
+
+    ok = sum(r.ok for r in results)
+    tokens = sum(r.usage.total_tokens for r in results)
+    costs = [r.cost_usd for r in results]
+    cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    longest = max((r.elapsed_s for r in results), default=0.0)
+    total = sum(r.elapsed_s for r in results)
+    line = (
+        f"{ok}/{len(results)} succeeded · longest {longest:.2f} s · step time {total:.2f} s"
+        f" · {tokens:,} tokens · {format_cost(cost)}"
+    )
+    _console.stderr().print(line, style="dim", soft_wrap=True, markup=False)
