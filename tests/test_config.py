@@ -23,6 +23,7 @@ from claude_force_trio._config import (
     ConfigError,
     Defaults,
     FeaturesConfig,
+    MemoryConfig,
     PerformanceConfig,
     RetryConfig,
     config_to_dict,
@@ -196,8 +197,8 @@ def test_legacy_claude_force_file_loads_unchanged(tmp_path: Path) -> None:
         "skills_integration",
         "paths",
         "rules",
-        "memory",
     ]
+    assert config.memory == MemoryConfig(enabled=True)
 
 
 def test_tolerated_legacy_agent_keys_are_documented() -> None:
@@ -732,3 +733,53 @@ def test_deleting_a_required_key_is_always_an_error(project: Path, where: tuple[
     del _parent(doc, where)[where[-1]]
     with pytest.raises(ConfigError, match="missing required key"):
         _load_doc(project, doc)
+
+
+# ---------------------------------------------------------------- memory section (issue 6)
+
+
+def test_memory_section_defaults_to_off(tmp_path: Path) -> None:
+    """Without a ``memory`` section, memory is off with the documented limits."""
+    config = load_config(make_project(tmp_path))
+    assert config.memory == MemoryConfig(enabled=False, max_context_items=3, max_context_chars=4000)
+    assert "memory" not in config.ignored_sections
+
+
+def test_memory_section_is_read(tmp_path: Path) -> None:
+    """Every ``memory`` key lands in :class:`MemoryConfig`."""
+    doc = copy.deepcopy(BASE)
+    doc["memory"] = {"enabled": True, "max_context_items": 5, "max_context_chars": 800}
+    config = load_config(make_project(tmp_path, doc))
+    assert config.memory == MemoryConfig(True, 5, 800)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"enabled": "yes"}, "memory.enabled"),
+        ({"max_context_items": 0}, "memory.max_context_items"),
+        ({"max_context_chars": -1}, "memory.max_context_chars"),
+        ({"max_items": 2}, "did you mean 'max_context_items'?"),
+        ([], "memory"),
+    ],
+)
+def test_memory_section_is_validated(tmp_path: Path, section: Any, message: str) -> None:
+    """Bad values and unknown keys in ``memory`` are one-line errors naming the path."""
+    doc = copy.deepcopy(BASE)
+    doc["memory"] = section
+    with pytest.raises(ConfigError, match=message):
+        load_config(make_project(tmp_path, doc))
+
+
+def test_memory_section_round_trips_through_config_to_dict(tmp_path: Path) -> None:
+    """``config_to_dict`` writes the memory section and reloading gives it back."""
+    doc = copy.deepcopy(BASE)
+    doc["memory"] = {"enabled": True, "max_context_items": 2}
+    original = load_config(make_project(tmp_path, doc))
+    migrated = config_to_dict(original)
+    assert migrated["memory"] == {
+        "enabled": True,
+        "max_context_items": 2,
+        "max_context_chars": 4000,
+    }
+    assert load_config(make_project(tmp_path, migrated)) == original

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 import pytest
 
@@ -126,3 +127,54 @@ def test_dated_ids_find_their_base_model() -> None:
     assert price_for("claude-opus-4-1-20250805") == ModelPrice(15.0, 18.75, 30.0, 1.5, 75.0)
     assert price_for("claude-sonnet-4-5-20250929") is PRICES["claude-sonnet-4-5"]
     assert price_for("haiku") is PRICES["claude-haiku-4-5"]
+
+
+# ---------------------------------------------------------------- issue 6: costs to the cent
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "expected"),
+    [
+        # haiku 4.5: 1234×1 + 5678×5 = 29624 → $0.029624
+        ("haiku", Usage(input_tokens=1_234, output_tokens=5_678), 0.029624),
+        # sonnet 5: 200000×2 + 300000×0.2 + 50000×2.5 + 10000×10 = 685000 → $0.685
+        (
+            "sonnet",
+            Usage(
+                200_000, 10_000, cache_creation_input_tokens=50_000, cache_read_input_tokens=300_000
+            ),
+            0.685,
+        ),
+        # opus 4.8: only cache reads, 1M × 0.5 → $0.50
+        ("opus", Usage(cache_read_input_tokens=1_000_000), 0.5),
+        # sonnet 4.5 dated id: 3 in + 7 out = 3×3 + 7×15 = 114 → $0.000114
+        ("claude-sonnet-4-5-20250929", Usage(3, 7), 0.000114),
+        # opus 4.1: only 5-minute cache writes, 40000 × 18.75 = 750000 → $0.75
+        ("claude-opus-4-1", Usage(cache_creation_input_tokens=40_000), 0.75),
+        # mythos 5: 1 token of each kind: 10 + 50 + 12.5 + 1 = 73.5 → $0.0000735
+        ("claude-mythos-5", Usage(1, 1, 1, 1), 0.0000735),
+    ],
+)
+def test_hand_computed_costs(model: str, usage: Usage, expected: float) -> None:
+    """Each model and usage mix costs exactly the figure worked out by hand above."""
+    cost = cost_usd(usage, model)
+    assert cost is not None
+    assert round(cost, 9) == pytest.approx(expected, abs=1e-12)
+
+
+def test_batch_halves_every_component_including_cache() -> None:
+    """The Batches API discount applies to cache writes and reads as well."""
+    usage = Usage(cache_creation_input_tokens=1_000_000, cache_read_input_tokens=1_000_000)
+    # haiku: 1.25 + 0.1 = 1.35 → half 0.675 ; 1h writes: 2 + 0.1 = 2.1 → 1.05
+    assert cost_usd(usage, "haiku", batch=True) == pytest.approx(0.675)
+    assert cost_usd(usage, "haiku", batch=True, cache_ttl="1h") == pytest.approx(1.05)
+
+
+def test_unknown_model_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """An unknown model gives None and one warning naming it, not one per call."""
+    caplog.set_level(logging.WARNING, logger="claude_force_trio")
+    assert cost_usd(MILLION_EACH, "claude-warn-once-1") is None
+    assert cost_usd(MILLION_EACH, "claude-warn-once-1") is None
+    warnings = [r for r in caplog.records if "claude-warn-once-1" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING

@@ -40,6 +40,7 @@ __all__ = [
     "ConfigError",
     "Defaults",
     "FeaturesConfig",
+    "MemoryConfig",
     "PerformanceConfig",
     "RetryConfig",
     "StepConfig",
@@ -178,6 +179,18 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    """Agent memory (``memory`` section): past successes injected into the user message.
+
+    Off by default: injected context changes prompts (and so cache keys and cost).
+    """
+
+    enabled: bool = False
+    max_context_items: int = 3
+    max_context_chars: int = 4000
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated ``claude.json``. ``root`` is the folder agent paths are relative to."""
 
@@ -192,6 +205,7 @@ class Config:
     retry: RetryConfig = field(default_factory=RetryConfig)
     circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.
     ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -413,6 +427,14 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     "features": (
         FeaturesConfig,
         dict.fromkeys(("async_enabled", "cache_enabled", "parallel_workflows_enabled"), _boolean),
+    ),
+    "memory": (
+        MemoryConfig,
+        {
+            "enabled": _boolean,
+            "max_context_items": _integer(),
+            "max_context_chars": _integer(),
+        },
     ),
 }
 

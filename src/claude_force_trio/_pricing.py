@@ -24,6 +24,7 @@ The batch API halves every price (:func:`cost_usd` with ``batch=True``).
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 PRICES_AS_OF = datetime.date(2026, 11, 28)
+
+log = logging.getLogger("claude_force_trio")
+# Models already warned about: one line per model per process, not one per call.
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,9 @@ def cost_usd(
 ) -> float | None:
     """Return what ``usage`` cost in USD, unrounded; ``None`` for a model without a price.
 
+    An unknown model is logged once (a warning on the ``claude_force_trio``
+    logger) rather than priced by guess: a wrong figure is worse than none.
+
     Args:
         usage: the token counts of one or more responses of ``model``.
         model: alias, id or dated id.
@@ -127,6 +135,11 @@ def cost_usd(
     """
     price = price_for(model)
     if price is None:
+        # A log line, not warnings.warn: it must reach users of the CLI (stderr
+        # with -v) without turning into an exception under ``-W error``.
+        if model not in _warned:
+            _warned.add(model)
+            log.warning("no price known for model %r: its cost is reported as unknown", model)
         return None
     write = price.cache_write_1h if cache_ttl == "1h" else price.cache_write_5m
     total = (

@@ -8,7 +8,7 @@ console-script entry point and what ``python -m claude_force_trio`` calls.
 
 from __future__ import annotations
 
-from . import agents, config, init, run, sim, workflow
+from . import agents, config, doctor, init, memory, metrics, run, sim, workflow
 from ._app import app, state_dir
 
 __all__ = ["app", "main", "state_dir"]
@@ -20,6 +20,9 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(sim.app, name="sim")
 app.add_typer(config.app, name="config")
 app.command("init")(init.init)
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(memory.app, name="memory")
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

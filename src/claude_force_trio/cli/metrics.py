@@ -1,0 +1,263 @@
+"""``cft metrics summary | agents | costs | anomalies | export``: what past calls cost and took.
+
+Every command streams ``$CFT_HOME/metrics/executions*.jsonl`` (see
+:mod:`.._aggregate`), so it works on millions of lines. An empty history is not
+an error: a friendly line (or an empty ``--json`` document) and exit 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from .._errors import ConfigError
+from . import _console
+from ._app import handles_errors, state_dir
+
+if TYPE_CHECKING:
+    from .._aggregate import Summary
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Summarise recorded calls: latency, success, tokens, cost, savings, anomalies.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+HoursOption = Annotated[
+    float | None,
+    typer.Option("--hours", min=0.0, help="Only the last H hours (default: all history)."),
+]
+
+
+def _directory() -> Path:
+    return state_dir() / "metrics"
+
+
+def _summary(hours: float | None) -> Summary:
+    from .._aggregate import aggregate
+
+    return aggregate(_directory(), hours=hours)
+
+
+def _empty(hours: float | None) -> None:
+    window = f" in the last {hours:g} hours" if hours is not None else ""
+    _console.write(f"No calls recorded{window} yet ({_directory()}).\n")
+
+
+def _money(value: float) -> str:
+    return f"${value:,.4f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    _console.stdout().print(table)
+
+
+def _group_rows(groups: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, g in groups.items():
+        lat = g["latency_ms"]
+        rows.append(
+            [
+                name,
+                str(g["calls"]),
+                _rate(g["success_rate"]),
+                _rate(g["cache_hit_rate"]),
+                _ms(lat["p50"]),
+                _ms(lat["p95"]),
+                _ms(lat["p99"]),
+                _money(g["cost_usd"]),
+                _money(g["saved_usd"]),
+            ]
+        )
+    return rows
+
+
+_TOKEN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+_GROUP_COLUMNS = [
+    "name",
+    "calls",
+    "success",
+    "cache hits",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "cost",
+    "saved",
+]
+
+
+@app.command("summary")
+@handles_errors
+def summary(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+    """Overall counts, success and cache-hit rates, latency percentiles, tokens, cost."""
+    doc = _summary(hours).to_dict()
+    if as_json:
+        _console.print_json(doc)
+        return
+    overall = doc["overall"]
+    if not overall["calls"]:
+        _empty(hours)
+        return
+    _table("all calls", _GROUP_COLUMNS, _group_rows({"all": overall}))
+    tokens = overall["tokens"]
+    _console.write(
+        f"tokens: {tokens['input_tokens']:,} in, {tokens['output_tokens']:,} out, "
+        f"{tokens['cache_read_input_tokens']:,} cache read, "
+        f"{tokens['cache_creation_input_tokens']:,} cache write\n"
+    )
+    if overall["cost_unknown_calls"]:
+        _console.write(f"{overall['cost_unknown_calls']} calls on models without a known price\n")
+    if doc["malformed_lines"]:
+        _console.notice(f"skipped {doc['malformed_lines']} malformed lines")
+    if doc["workflows"]:
+        _table("by workflow", _GROUP_COLUMNS, _group_rows(doc["workflows"]))
+
+
+@app.command("agents")
+@handles_errors
+def agents(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+    """The same figures per agent."""
+    doc = _summary(hours).to_dict()
+    if as_json:
+        _console.print_json({"since": doc["since"], "agents": doc["agents"]})
+        return
+    if not doc["agents"]:
+        _empty(hours)
+        return
+    _table("by agent", _GROUP_COLUMNS, _group_rows(doc["agents"]))
+
+
+@app.command("costs")
+@handles_errors
+def costs(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+    """Cost, savings from cache hits, and tokens per model and per agent."""
+    doc = _summary(hours).to_dict()
+    keys = ("cost_usd", "saved_usd", "cost_unknown_calls", "tokens", "calls")
+    result = {
+        "since": doc["since"],
+        "total": {k: doc["overall"][k] for k in keys},
+        "models": {n: {k: g[k] for k in keys} for n, g in doc["models"].items()},
+        "agents": {n: {k: g[k] for k in keys} for n, g in doc["agents"].items()},
+    }
+    if as_json:
+        _console.print_json(result)
+        return
+    if not doc["overall"]["calls"]:
+        _empty(hours)
+        return
+    columns = ["name", "calls", "input", "output", "cache read", "cache write", "cost", "saved"]
+    for title in ("models", "agents"):
+        rows = []
+        for name, g in result[title].items():
+            t = g["tokens"]
+            counts = [f"{t[key]:,}" for key in _TOKEN_KEYS]
+            rows.append(
+                [name, str(g["calls"]), *counts, _money(g["cost_usd"]), _money(g["saved_usd"])]
+            )
+        _table(f"by {title[:-1]}", columns, rows)
+    total = result["total"]
+    _console.write(f"total: {_money(total['cost_usd'])}, saved {_money(total['saved_usd'])}\n")
+
+
+@app.command("anomalies")
+@handles_errors
+def anomalies(
+    hours: HoursOption = None,
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", min=0.0, help="Robust z-score above which a call is listed."),
+    ] = 3.5,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="List at most N calls.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Calls far slower or costlier than their agent's usual (robust z-score), with run ids."""
+    from .._anomalies import find_anomalies
+
+    found = find_anomalies(_directory(), hours=hours, threshold=threshold, limit=limit)
+    if as_json:
+        _console.print_json({"anomalies": [a.to_dict() for a in found]})
+        return
+    if not found:
+        _console.write("No anomalies found.\n")
+        return
+    rows = [
+        [
+            *(a.ts.isoformat(timespec="seconds"), a.agent, a.run_id or "-", a.step_id or "-"),
+            *(a.metric, f"{a.value:,.4g}", f"{a.median:,.4g}", f"{a.score:.1f}"),
+        ]
+        for a in found
+    ]
+    columns = ["when", "agent", "run id", "step", "metric", "value", "usual", "score"]
+    _table("anomalies", columns, rows)
+
+
+@app.command("export")
+@handles_errors
+def export(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="File to write.")],
+    fmt: Annotated[
+        Literal["json", "csv"], typer.Option("--format", "-f", help="json (an array) or csv.")
+    ] = "json",
+    hours: HoursOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write every recorded call (one object or row each) to PATH, streaming."""
+    from .._aggregate import ReadStats, read_records, window_start
+    from .._metrics import FIELDS
+
+    stats = ReadStats()
+    records = read_records(_directory(), since=window_start(hours), stats=stats)
+    count = 0
+    try:
+        out = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot write: {exc.strerror or exc}") from exc
+    with out:
+        if fmt == "csv":
+            writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore")
+            writer.writeheader()
+        else:
+            out.write("[")
+        for record in records:
+            record["ts"] = record["ts"].isoformat(timespec="milliseconds")
+            if fmt == "csv":
+                writer.writerow(record)
+            else:
+                out.write(
+                    ("\n" if count == 0 else ",\n") + json.dumps({k: record[k] for k in FIELDS})
+                )
+            count += 1
+        if fmt == "json":
+            out.write("\n]\n" if count else "]\n")
+    if as_json:
+        _console.print_json({"path": str(path), "format": fmt, "records": count})
+    else:
+        _console.success(f"exported {count} calls to {path}")

@@ -1,0 +1,133 @@
+"""Tests for the SQLite agent memory and its LRU query cache (``_memory``)."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from claude_force_trio._memory import LRUCache, MemoryItem, format_context, open_memory
+from claude_force_trio._metrics import hash_task
+from claude_force_trio._types import Usage
+
+
+def clock() -> itertools.count[float]:
+    """Deterministic created_at values: 1000, 1001, …"""
+    return itertools.count(1000.0)
+
+
+async def test_records_and_returns_exact_match_first(tmp_path: Path) -> None:
+    """``relevant`` gives the same task first, then the agent's most recent successes."""
+    ticks = clock()
+    async with open_memory(tmp_path / "m.sqlite3") as store:
+        store._clock = lambda: next(ticks)
+        await store.record("rev", "task one", "out one", model="m", usage=Usage(10, 5))
+        await store.record("rev", "task two", "out two")
+        await store.record("rev", "task three", "out three")
+        await store.record("other", "task one", "not mine")
+        items = await store.relevant("rev", "task one", k=3)
+        assert [(i.task, i.exact) for i in items] == [
+            ("task one", True),
+            ("task three", False),
+            ("task two", False),
+        ]
+        assert items[0] == MemoryItem(
+            "rev", hash_task("task one"), "task one", "out one", "m", 10, 5, 1000.0, True
+        )
+        assert [i.task for i in await store.relevant("rev", "new task", k=2)] == [
+            "task three",
+            "task two",
+        ]
+        assert await store.relevant("nobody", "task one") == []
+        assert await store.relevant("rev", "task one", k=0) == []
+
+
+async def test_same_task_again_replaces_its_answer(tmp_path: Path) -> None:
+    """One row per (agent, task): the latest output wins."""
+    async with open_memory(tmp_path / "m.sqlite3") as store:
+        await store.record("rev", "t", "old")
+        await store.record("rev", "t", "new")
+        assert [i.output for i in await store.relevant("rev", "t", k=5)] == ["new"]
+        assert (await store.stats()).items == 1
+
+
+async def test_lru_hit_after_first_query_and_invalidation_on_write(tmp_path: Path) -> None:
+    """The second identical query is a cache hit; a write for that agent drops it."""
+    async with open_memory(tmp_path / "m.sqlite3") as store:
+        await store.record("rev", "t1", "o1")
+        await store.relevant("rev", "t1")
+        assert (store.cache.hits, store.cache.misses) == (0, 1)
+        await store.relevant("rev", "t1")
+        assert (store.cache.hits, store.cache.misses) == (1, 1)
+        await store.relevant("other", "t1")
+        await store.record("rev", "t2", "o2")  # invalidates rev's entries only
+        assert len(store.cache) == 1
+        items = await store.relevant("rev", "t1")
+        assert (store.cache.hits, store.cache.misses) == (1, 3)
+        assert [i.task for i in items] == ["t1", "t2"]
+        stats = await store.stats()
+        assert (stats.cache_hits, stats.cache_misses) == (1, 3)
+
+
+async def test_stats_clear_and_wal(tmp_path: Path) -> None:
+    """Stats count items and agents; clear empties the store; the file is in WAL mode."""
+    path = tmp_path / "deep" / "m.sqlite3"
+    async with open_memory(path) as store:
+        await store.record("a", "t", "o")
+        await store.record("b", "t", "o")
+        stats = await store.stats()
+        assert (stats.items, stats.agents) == (2, 2)
+        assert stats.size_bytes > 0
+        assert stats.to_dict()["newest"] is not None
+        assert await store.clear() == 2
+        assert await store.relevant("a", "t") == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+
+
+async def test_concurrent_queries_share_one_connection_safely(tmp_path: Path) -> None:
+    """Many tasks querying and writing at once: the limiter serialises SQLite work."""
+    async with open_memory(tmp_path / "m.sqlite3", cache_size=4) as store:
+
+        async def worker(n: int) -> None:
+            await store.record(f"agent{n % 3}", f"task{n}", f"out{n}")
+            await store.relevant(f"agent{n % 3}", f"task{n}")
+
+        async with trio.open_nursery() as nursery:
+            for n in range(30):
+                nursery.start_soon(worker, n)
+        assert (await store.stats()).items == 30
+
+
+def test_lru_evicts_least_recently_used() -> None:
+    """Beyond maxsize the least recently used entry goes; get refreshes recency."""
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c")) == (1, 3)
+    assert (cache.hits, cache.misses) == (3, 1)
+    with pytest.raises(ValueError, match="maxsize"):
+        LRUCache(0)
+
+
+def test_format_context_orders_labels_and_truncates() -> None:
+    """Items appear in order, labelled, and the text never exceeds ``max_chars``."""
+    items = [
+        MemoryItem("a", "h1", "same task", "answer " * 10, None, 0, 0, 0.0, exact=True),
+        MemoryItem("a", "h2", "older task", "x" * 5000, None, 0, 0, 86400.0),
+        MemoryItem("a", "h3", "dropped", "y", None, 0, 0, 0.0),
+    ]
+    text = format_context(items, max_chars=400)
+    assert len(text) <= 400
+    assert text.startswith("### the same task (1970-01-01)\n\nTask: same task")
+    assert "### an earlier task (1970-01-02)" in text
+    assert text.endswith("…")
+    assert "dropped" not in text
+    assert format_context([], 100) == ""
