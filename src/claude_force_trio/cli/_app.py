@@ -75,24 +75,18 @@ def state_dir() -> Path:
     return Path(os.environ.get("CFT_HOME") or "~/.cache/claude-force-trio").expanduser()
 
 
-def simulator_config() -> SimulatorConfig | None:
-    """Settings for the embedded simulator from ``CFT_SIM_LATENCY_SCALE``, if set.
-
-    Only the CLI reads this variable (the library takes a ``SimulatorConfig``):
-    tests set it to 0 so simulated steps take no time; demos can slow things down.
+def simulator_config() -> SimulatorConfig:
+    """Settings for a simulator the CLI starts (``CFT_SIM_LATENCY_SCALE`` scales latency).
 
     Raises:
         ConfigError: the value is not a number ≥ 0.
     """
-    raw = os.environ.get("CFT_SIM_LATENCY_SCALE", "").strip()
-    if not raw:
-        return None
-    from ..simulator import SimulatorConfig
+    from ..simulator import config_from_env
 
     try:
-        return SimulatorConfig(latency_scale=float(raw))
-    except ValueError:
-        raise ConfigError("CFT_SIM_LATENCY_SCALE", f"expected a number ≥ 0, got {raw!r}") from None
+        return config_from_env()
+    except ValueError as exc:
+        raise ConfigError("CFT_SIM_LATENCY_SCALE", str(exc).split(": ", 1)[1]) from None
 
 
 def unknown_name(

@@ -63,7 +63,7 @@ def serve(
     """Serve the Messages API simulator until Ctrl-C."""
     import dataclasses
 
-    from ..simulator import FaultPlan, SimulatorConfig, serve_simulator
+    from ..simulator import FaultPlan, serve_simulator
 
     try:
         plan = FaultPlan.parse(faults) if faults else None
@@ -75,7 +75,7 @@ def serve(
     if tokens_per_s is not None:
         settings["tokens_per_s"] = tokens_per_s
     # CFT_SIM_LATENCY_SCALE applies here too, so a demo (or a test) can speed it up.
-    base = simulator_config() or SimulatorConfig()
+    base = simulator_config()
     try:
         config = dataclasses.replace(base, **settings)  # type: ignore[arg-type]
     except ValueError as exc:

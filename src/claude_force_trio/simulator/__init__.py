@@ -15,7 +15,7 @@ From threads or asyncio code (e.g. the official SDK) use
 """
 
 from ._app import SUPPORTED_VERSIONS, Simulator
-from ._config import LatencyFn, RequestRecord, SimulatorConfig, SimulatorStats
+from ._config import LatencyFn, RequestRecord, SimulatorConfig, SimulatorStats, config_from_env
 from ._faults import FAULT_KINDS, Fault, FaultPlan
 from ._replies import agent_name, task_line
 from ._server import open_simulator, serve_simulator
@@ -33,6 +33,7 @@ __all__ = [
     "SimulatorHandle",
     "SimulatorStats",
     "agent_name",
+    "config_from_env",
     "open_simulator",
     "run_simulator_in_thread",
     "serve_simulator",

@@ -8,6 +8,7 @@ the assertion that read it.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from ._faults import FaultPlan
 
-__all__ = ["LatencyFn", "RequestRecord", "SimulatorConfig", "SimulatorStats"]
+__all__ = ["LatencyFn", "RequestRecord", "SimulatorConfig", "SimulatorStats", "config_from_env"]
 
 #: Given a request body, the total seconds the reply should take (``None``: use the model).
 LatencyFn = Callable[[Mapping[str, Any]], float | None]
@@ -74,6 +75,24 @@ class SimulatorConfig:
             total = max(0.0, float(fixed))
             ttft = min(ttft, total)
         return ttft, total
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> SimulatorConfig:
+    """The embedded simulator's settings: demo latencies, scaled by ``CFT_SIM_LATENCY_SCALE``.
+
+    ``CFT_SIM_LATENCY_SCALE=0`` makes replies instant (tests, CI); ``2`` doubles
+    every latency. One reader for the engine and the CLI alike.
+
+    Raises:
+        ValueError: the value is not a finite number ≥ 0 (the message names the variable).
+    """
+    raw = (os.environ if environ is None else environ).get("CFT_SIM_LATENCY_SCALE", "").strip()
+    if not raw:
+        return SimulatorConfig()
+    try:
+        return SimulatorConfig(latency_scale=float(raw))
+    except ValueError:
+        raise ValueError(f"CFT_SIM_LATENCY_SCALE: expected a number ≥ 0, got {raw!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,294 @@
+"""When to use the response cache, and ``ResponseCache``: the one call the engine makes.
+
+The engine should not have to know about keys, backends, TTLs or single-flight:
+it hands :meth:`ResponseCache.fetch_or_call` the request body, the agent and a
+zero-argument coroutine that makes the real call, and gets back the message and
+whether it was served without an API call. Everything else lives here:
+
+* **policy** (:class:`CachePolicy`): ``cache.enabled``, ``features.cache_enabled``,
+  per-agent ``"cache": false``, ``cache.exclude_agents`` and ``--no-cache`` all
+  mean *neither read nor write* for that request;
+* **lookup → single-flight → call → store**: only complete answers are stored
+  (``end_turn``, ``stop_sequence``; ``max_tokens`` only when asked), because a
+  truncated or tool-calling answer replayed forever is worse than a new call;
+* **accounting**: a served answer (a hit, or a follower of a shared flight)
+  comes back with zero usage — it cost nothing — and what it *would* have cost
+  (``cost_usd`` of the stored usage) is added to the cache's saved-USD counter.
+
+It also holds :func:`worth_prompt_caching`, the rule for marking the system
+prefix with ``cache_control`` (the API's own prompt cache), since both caches
+answer the same question: what is worth keeping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ._cache import CacheBackend, CachedResponse, Clock, cache_key, default_clock
+from ._config import CacheConfig, Config
+from ._errors import ConfigError
+from ._pricing import cost_usd, resolve_model
+from ._singleflight import SingleFlight
+from ._types import MessageResult
+
+__all__ = [
+    "STORABLE_STOP_REASONS",
+    "CachePolicy",
+    "ResponseCache",
+    "min_cacheable_tokens",
+    "open_backend",
+    "open_response_cache",
+    "worth_prompt_caching",
+]
+
+#: Answers complete enough to replay. ``tool_use`` is left out: a ``MessageResult``
+#: keeps only text, so a replayed tool call would lose the call itself.
+STORABLE_STOP_REASONS = frozenset({"end_turn", "stop_sequence"})
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """Which requests may use the response cache, and which answers may be stored.
+
+    Args:
+        enabled: the cache is on at all (config switches and ``--no-cache`` combined).
+        excluded: agents that never use it (``exclude_agents`` and ``"cache": false``).
+        store_truncated: also store answers cut off by ``max_tokens``.
+    """
+
+    enabled: bool = True
+    excluded: frozenset[str] = frozenset()
+    store_truncated: bool = False
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, no_cache: bool = False, store_truncated: bool = False
+    ) -> CachePolicy:
+        """The policy a config and the ``--no-cache`` flag describe."""
+        opted_out = {name for name, agent in config.agents.items() if not agent.cache}
+        return cls(
+            enabled=config.cache.enabled and config.features.cache_enabled and not no_cache,
+            excluded=frozenset(config.cache.exclude_agents) | frozenset(opted_out),
+            store_truncated=store_truncated,
+        )
+
+    def uses_cache(self, agent: str | None) -> bool:
+        """Whether a request of ``agent`` may be served from, and stored in, the cache."""
+        return self.enabled and (agent is None or agent not in self.excluded)
+
+    def storable(self, message: MessageResult) -> bool:
+        """Whether ``message`` is a complete answer worth replaying."""
+        if message.stop_reason == "max_tokens":
+            return self.store_truncated
+        return message.stop_reason in STORABLE_STOP_REASONS
+
+
+class ResponseCache:
+    """Lookup, single-flight and store around one API call. See the module docstring.
+
+    Args:
+        backend: where entries live; ``None`` turns the cache off.
+        policy: which requests use it.
+        clock: wall-clock seconds stamped on new entries (the backend's TTL clock).
+
+    Attributes:
+        hits: requests served without an API call in this session (followers included).
+        misses: requests that went to the API through this cache.
+        saved_usd: what the served requests would have cost.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend | None,
+        policy: CachePolicy | None = None,
+        *,
+        clock: Clock = default_clock,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy or CachePolicy()
+        self._clock = clock
+        self._flights: SingleFlight[str, MessageResult] = SingleFlight()
+        self.hits = 0
+        self.misses = 0
+        self.saved_usd = 0.0
+
+    async def fetch_or_call(
+        self,
+        body: Mapping[str, Any],
+        agent: str | None,
+        call: Callable[[], Awaitable[MessageResult]],
+        *,
+        on_text: Callable[[str], object] | None = None,
+    ) -> tuple[MessageResult, bool]:
+        """Answer ``body`` from the cache, from an identical call in flight, or with ``call()``.
+
+        Args:
+            body: the request body (the key ignores ``stream``, ``metadata``, ``cache_control``).
+            agent: the agent sending it, for the per-agent policy.
+            call: makes the real request (with its retries, breaker…) when needed.
+            on_text: for a served answer, called once with the whole text, so a
+                streaming display still shows it; ``call`` streams on its own.
+
+        Returns:
+            ``(message, cached)``. ``cached`` is True when no API call was made for
+            this request; its message then has zero usage.
+
+        Raises:
+            Exception: whatever ``call`` raised (also in requests that shared it).
+        """
+        backend = self.backend
+        if backend is None or not self.policy.uses_cache(agent):
+            return await call(), False
+        key = cache_key(body)
+        start = trio.current_time()
+        entry = await backend.get(key)
+        if entry is not None:
+            return self._served(backend, entry.to_message(), start, on_text), True
+        message, shared = await self._flights.do(key, lambda: self._call_and_store(key, call))
+        if shared:
+            return self._served(backend, message, start, on_text), True
+        return message, False
+
+    async def _call_and_store(
+        self, key: str, call: Callable[[], Awaitable[MessageResult]]
+    ) -> MessageResult:
+        backend = self.backend
+        assert backend is not None
+        self.misses += 1
+        backend.record(hit=False)
+        message = await call()
+        if self.policy.storable(message):
+            # Shielded: the answer is paid for; a cancellation arriving now must
+            # not throw it away (the write is a short thread hop either way).
+            with trio.CancelScope(shield=True):
+                await backend.set(key, CachedResponse.from_message(message, self._clock()))
+        return message
+
+    def _served(
+        self,
+        backend: CacheBackend,
+        message: MessageResult,
+        start: float,
+        on_text: Callable[[str], object] | None,
+    ) -> MessageResult:
+        saved = cost_usd(message.usage, message.model) or 0.0
+        self.hits += 1
+        self.saved_usd += saved
+        backend.record(hit=True, saved_usd=saved)
+        if on_text is not None and message.text:
+            on_text(message.text)
+        return MessageResult(
+            id=message.id,
+            model=message.model,
+            text=message.text,
+            stop_reason=message.stop_reason,
+            stop_sequence=message.stop_sequence,
+            elapsed_s=trio.current_time() - start,
+        )
+
+    async def aclose(self) -> None:
+        """Flush the counters and close the backend."""
+        if self.backend is not None:
+            await self.backend.aclose()
+
+
+async def open_backend(
+    cache: CacheConfig, *, directory: Path | None = None, clock: Clock = default_clock
+) -> CacheBackend:
+    """Open the backend ``cache`` names (``disk`` or ``redis``).
+
+    Args:
+        cache: the config's ``cache`` section.
+        directory: overrides ``cache.directory`` and ``$CFT_HOME/cache`` (disk only).
+        clock: the TTL clock.
+
+    Raises:
+        ConfigError: redis without ``redis_url``, without the ``redis`` extra, or
+            with no server answering.
+    """
+    ttl_s = cache.ttl_hours * 3600.0
+    if cache.backend == "redis":
+        if not cache.redis_url:
+            raise ConfigError("cache.redis_url", 'required when cache.backend is "redis"')
+        from ._redis_cache import RedisCache
+
+        return await RedisCache.open(cache.redis_url, ttl_s=ttl_s, clock=clock)
+    from ._disk_cache import DiskCache, default_cache_dir
+
+    where = directory or cache.directory or default_cache_dir()
+    size = int(cache.max_size_mb * 2**20)
+    return await DiskCache.open(where, ttl_s=ttl_s, size_limit_bytes=size, clock=clock)
+
+
+@asynccontextmanager
+async def open_response_cache(
+    config: Config,
+    *,
+    no_cache: bool = False,
+    store_truncated: bool = False,
+    directory: Path | None = None,
+    clock: Clock = default_clock,
+) -> AsyncIterator[ResponseCache]:
+    """A :class:`ResponseCache` for ``config``, its backend closed (counters flushed) on exit.
+
+    When the policy turns the cache off, no store is opened at all.
+
+    Args:
+        config: the loaded config (``cache``, ``features``, agents' ``cache``).
+        no_cache: the ``--no-cache`` flag: neither read nor write.
+        store_truncated: also store answers cut off by ``max_tokens``.
+        directory: the disk cache's directory, overriding config and ``$CFT_HOME``.
+        clock: the TTL clock.
+    """
+    policy = CachePolicy.from_config(config, no_cache=no_cache, store_truncated=store_truncated)
+    backend = None
+    if policy.enabled:
+        backend = await open_backend(config.cache, directory=directory, clock=clock)
+    cache = ResponseCache(backend, policy, clock=clock)
+    try:
+        yield cache
+    finally:
+        with trio.CancelScope(shield=True):
+            await cache.aclose()
+
+
+# -- prompt caching (the API's) ------------------------------------------------------
+
+#: The API's minimum cacheable prefix, in tokens, by model-id fragment; first match wins.
+#: Sources disagree at the edges (checked 2026-11): these follow the prompt-caching
+#: docs' table. Unknown models get 1024, the most common floor.
+_MIN_CACHEABLE: tuple[tuple[str, int], ...] = (
+    ("haiku-4-5", 4096),
+    ("opus-4-5", 4096),
+    ("opus-4-6", 4096),
+    ("opus-4-7", 4096),
+    ("mythos-preview", 4096),
+    ("haiku", 2048),  # Haiku 3 and 3.5
+)
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prefix, in tokens, the API caches for ``model`` (alias or id)."""
+    name = resolve_model(model).lower()
+    return next((tokens for part, tokens in _MIN_CACHEABLE if part in name), 1024)
+
+
+def worth_prompt_caching(system_text: str, model: str) -> bool:
+    """Whether a system prefix is long enough for the API to cache it.
+
+    Below the floor a ``cache_control`` marker does nothing at all (no write, no
+    read, no error), so marking only what clears it keeps requests honest and
+    the key stable. Tokens are estimated as characters ÷ 4, as the simulator counts.
+
+    Args:
+        system_text: the whole system prefix (definition and contract).
+        model: the model alias or id the request goes to.
+    """
+    return math.ceil(len(system_text) / 4) >= min_cacheable_tokens(model)
