@@ -177,7 +177,7 @@ async def test_keep_going_finishes_independent_branches(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Keep-going: independent branches finish; only dependents of the failure skip."""
-    api = FakeAPI(latency={"bad": 0.5, "long": 3.0}, fail={"bad": 500})
+    api = FakeAPI(latency={"bad": 0.5, "long": 3.0}, fail={"bad": 400})
     config = make_config([step("bad"), step("long"), step("next", "long"), step("dep", "bad")])
     result = await run(config, api, keep_going=True)
     statuses = {s.id: s.status for s in result.steps}
@@ -391,3 +391,17 @@ def test_random_dags_run_on_their_critical_path(
 def test_engine_is_constructible_only_through_open_engine() -> None:
     """Engine documents open_engine as its constructor."""
     assert "open_engine" in (Engine.__doc__ or "")
+
+
+async def test_a_step_without_any_task_is_refused_before_sending() -> None:
+    """No step task, no workflow task, no run task: a ConfigError naming the step."""
+    api = FakeAPI()
+    bare = step("a").__class__(id="a", agent="worker", path="workflows.wf.steps[0]")
+    async with open_test_engine(make_config([bare]), api) as engine:
+        with pytest.raises(
+            ConfigError, match=r"^workflows\.wf\.steps\[0\]\.task: a task is required"
+        ):
+            await engine.run_workflow("wf")
+        result = await engine.run_workflow("wf", task="do <<a>>")
+    assert result.ok
+    assert api.calls == ["a"]

@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._backend import Backend as Backend
 from ._backend import resolve_backend as resolve_backend
+from ._breaker import BreakerStats as BreakerStats
 from ._compat import AgentOrchestrator as AgentOrchestrator
 from ._compat import AgentResult as AgentResult
 from ._config import AgentConfig as AgentConfig
@@ -53,11 +54,14 @@ from ._errors import RateLimitError as RateLimitError
 from ._errors import RequestTooLargeError as RequestTooLargeError
 from ._errors import StepTimeoutError as StepTimeoutError
 from ._errors import StreamError as StreamError
+from ._events import BreakerStateChanged as BreakerStateChanged
+from ._events import ConcurrencyChanged as ConcurrencyChanged
 from ._events import Event as Event
 from ._events import Hook as Hook
 from ._events import StepCancelled as StepCancelled
 from ._events import StepFailed as StepFailed
 from ._events import StepQueued as StepQueued
+from ._events import StepRetrying as StepRetrying
 from ._events import StepSkipped as StepSkipped
 from ._events import StepStarted as StepStarted
 from ._events import StepSucceeded as StepSucceeded
@@ -66,8 +70,13 @@ from ._events import WorkflowFinished as WorkflowFinished
 from ._events import WorkflowStarted as WorkflowStarted
 from ._pricing import cost_usd as cost_usd
 from ._pricing import resolve_model as resolve_model
+from ._ratelimit import LimiterStats as LimiterStats
 from ._results import StepResult as StepResult
 from ._results import WorkflowResult as WorkflowResult
+from ._retry import RetryDetails as RetryDetails
+from ._retry import RetryPolicy as RetryPolicy
+from ._retry import is_testing as is_testing
+from ._retry import set_testing as set_testing
 from ._types import MessageResult as MessageResult
 from ._types import Usage as Usage
 
@@ -88,25 +97,32 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BadRequestError",
+    "BreakerStateChanged",
+    "BreakerStats",
     "CFTError",
     "CircuitOpenError",
+    "ConcurrencyChanged",
     "Config",
     "ConfigError",
     "Engine",
     "Event",
     "Hook",
     "InternalServerError",
+    "LimiterStats",
     "MessageResult",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "RetryDetails",
+    "RetryPolicy",
     "StepCancelled",
     "StepConfig",
     "StepFailed",
     "StepQueued",
     "StepResult",
+    "StepRetrying",
     "StepSkipped",
     "StepStarted",
     "StepSucceeded",
@@ -120,7 +136,9 @@ __all__ = [
     "WorkflowStarted",
     "cost_usd",
     "find_config",
+    "is_testing",
     "load_config",
     "open_engine",
     "resolve_backend",
+    "set_testing",
 ]

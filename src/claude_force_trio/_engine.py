@@ -9,14 +9,18 @@ Every step catches and records its own failure (a ``CFTError``: API errors,
 timeouts, an open circuit); only bugs and cancellation escape a nursery. The
 engine only *emits* events; the CLI's table, metrics and journals are hooks.
 
-One ``trio.CapacityLimiter`` bounds the calls in flight, and the HTTP pool has
-exactly that many connections: httpcore's pool bookkeeping grows with the
-square of the requests queued inside it, so requests wait here, not there.
+Every request goes through one resilience pipeline (``_resilience``): retries
+by the API's rules, a circuit breaker per (base URL, model), and an adaptive
+limit on requests in flight shared by every step. The limit never exceeds
+``max_concurrency``, and the HTTP pool has exactly that many connections:
+httpcore's pool bookkeeping grows with the square of the requests queued inside
+it, so requests wait here, not there. A step holds a slot only while one of its
+attempts is in flight, never while it waits to retry.
 """
 
 from __future__ import annotations
 
-import os
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,16 +32,20 @@ import httpx
 import trio
 
 from ._backend import Backend, resolve_backend
+from ._breaker import BreakerKey, BreakerRegistry, BreakerState
 from ._client import MessagesClient
 from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
 from ._dag import Graph, build_graph
 from ._errors import CFTError, ConfigError
 from ._events import (
+    BreakerStateChanged,
+    ConcurrencyChanged,
     Event,
     Hook,
     StepCancelled,
     StepFailed,
     StepQueued,
+    StepRetrying,
     StepSkipped,
     StepStarted,
     StepSucceeded,
@@ -48,7 +56,10 @@ from ._events import (
 )
 from ._pricing import cost_usd
 from ._prompts import DependencyOutput, build_request, user_message
+from ._ratelimit import AdaptiveLimiter
+from ._resilience import Resilience
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
+from ._retry import RetryDetails, RetryPolicy
 from ._types import MessageResult
 
 if TYPE_CHECKING:
@@ -97,6 +108,9 @@ class Engine:
         config: the loaded configuration.
         backend: where requests go.
         hooks: called with every :class:`~claude_force_trio.Event` (append to add one).
+        resilience: the retry policy, circuit breakers and adaptive limiter every
+            request goes through; ``resilience.breakers.statistics()`` and
+            ``resilience.limiter.statistics()`` are snapshots for dashboards.
     """
 
     def __init__(
@@ -108,18 +122,30 @@ class Engine:
         max_concurrency: int,
         hooks: Sequence[Hook] = (),
         prompt_cache: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
         self.hooks: list[Hook] = list(hooks)
         self.prompt_cache = prompt_cache
         self._client = client
-        self._limiter = trio.CapacityLimiter(max_concurrency)
+        self.resilience = Resilience(
+            RetryPolicy.from_config(config.retry),
+            BreakerRegistry(config.circuit_breaker, on_state_change=self._breaker_changed),
+            AdaptiveLimiter(max_concurrency, on_change=self._concurrency_changed),
+            rng=rng,
+        )
 
     @property
     def max_concurrency(self) -> int:
-        """How many requests may be in flight at once."""
-        return int(self._limiter.total_tokens)
+        """The most requests that may be in flight at once (the adaptive limit's ceiling)."""
+        return self.resilience.limiter.max_limit
+
+    def _breaker_changed(self, key: BreakerKey, old: BreakerState, new: BreakerState) -> None:
+        self._emit(BreakerStateChanged(key, old, new, trio.current_time()))
+
+    def _concurrency_changed(self, limit: int, reason: str) -> None:
+        self._emit(ConcurrencyChanged(limit, reason, trio.current_time()))
 
     @property
     def base_url(self) -> str:
@@ -148,9 +174,32 @@ class Engine:
 
     # -- one call -----------------------------------------------------------------
 
-    async def _call(self, body: dict[str, Any], on_text: TextCallback | None) -> MessageResult:
-        """Send one request. The seam where retries, cache and breaker wrap the client."""
-        return await self._client.create(body, on_text=on_text)
+    async def _call(
+        self,
+        body: dict[str, Any],
+        on_text: TextCallback | None,
+        *,
+        on_attempt: Callable[[int], object] | None = None,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+    ) -> MessageResult:
+        """Get one answer for ``body``: the single place a request is made.
+
+        Every attempt goes through the resilience pipeline (breaker, limiter
+        slot, retries); a cache would wrap this method.
+
+        Args:
+            body: the request body.
+            on_text: streams the reply; restarts from the beginning on a retry.
+            on_attempt: called with each attempt's number just before it is sent.
+            on_retry: called before waiting to retry.
+        """
+        client = self._client
+        return await self.resilience.call(
+            (client.base_url, str(body.get("model", ""))),
+            lambda: client.create(body, on_text=on_text),
+            on_attempt=on_attempt,
+            on_retry=on_retry,
+        )
 
     async def _execute(
         self,
@@ -163,36 +212,61 @@ class Engine:
         hooks: Sequence[Hook],
         on_start: Callable[[str], None] | None = None,
     ) -> StepResult:
-        """Run one prepared request under the limiter and the step's own deadline.
+        """Run one prepared request, with retries, under the step's own deadline.
+
+        The step starts (``StepStarted``, and its deadline starts counting) when
+        its first attempt holds a slot, as it did when a step held one slot
+        throughout; waiting in the queue does not eat into its timeout, but
+        retries and their waits do. ``progress.attempts`` counts requests
+        actually sent: a circuit-open fast failure sends none.
 
         Returns a result whatever happened, except cancellation from outside,
         which propagates (``progress`` then still describes the step).
         """
         model = progress.model or ""
         self._emit(StepQueued(run_id, progress.step_id, progress.agent, trio.current_time()), hooks)
-        async with self._limiter:
-            progress.started = trio.current_time()
-            progress.started_at = _now()
-            if on_start is not None:
-                on_start(progress.step_id)
-            self._emit(
-                StepStarted(run_id, progress.step_id, progress.agent, model, progress.started),
-                hooks,
-            )
-            try:
-                with trio.fail_after(timeout_s):
-                    progress.attempts += 1
-                    message = await self._call(body, on_text)
-            except trio.TooSlowError:
-                result = progress.result(
-                    "timed_out", f"timed out after {timeout_s:g} s", "StepTimeoutError"
+        deadline = trio.CancelScope()
+
+        def attempting(number: int) -> None:
+            progress.attempts = number
+            if number == 1:
+                progress.started = trio.current_time()
+                progress.started_at = _now()
+                deadline.deadline = progress.started + timeout_s
+                if on_start is not None:
+                    on_start(progress.step_id)
+                self._emit(
+                    StepStarted(run_id, progress.step_id, progress.agent, model, progress.started),
+                    hooks,
                 )
-                self._emit(StepTimedOut(run_id, result.id, result, trio.current_time()), hooks)
-                return result
-            except CFTError as exc:
-                result = progress.result("failed", str(exc), type(exc).__name__)
-                self._emit(StepFailed(run_id, result.id, result, trio.current_time()), hooks)
-                return result
+
+        def retrying(details: RetryDetails) -> None:
+            error = details.error
+            event = StepRetrying(
+                run_id,
+                progress.step_id,
+                details.attempt,
+                details.delay_s,
+                type(error).__name__,
+                str(error),
+                trio.current_time(),
+            )
+            self._emit(event, hooks)
+
+        try:
+            with deadline:
+                message = await self._call(body, on_text, on_attempt=attempting, on_retry=retrying)
+        except CFTError as exc:
+            result = progress.result("failed", str(exc), type(exc).__name__)
+            self._emit(StepFailed(run_id, result.id, result, trio.current_time()), hooks)
+            return result
+        if deadline.cancelled_caught:
+            result = progress.result(
+                "timed_out", f"timed out after {timeout_s:g} s", "StepTimeoutError"
+            )
+            self._emit(StepTimedOut(run_id, result.id, result, trio.current_time()), hooks)
+            return result
+        assert progress.started is not None
         finished = trio.current_time()
         result = StepResult(
             id=progress.step_id,
@@ -342,6 +416,15 @@ class Engine:
             ConfigError: unknown workflow or an invalid graph.
         """
         workflow = self.workflow(name)
+        run_task = task if task is not None else workflow.task
+        if not run_task:
+            for step in workflow.steps:
+                if not step.task:
+                    raise ConfigError(
+                        f"{step.path or workflow.path}.task",
+                        "a task is required: set one on the step, give the workflow a task, "
+                        "or pass one to the run (--task)",
+                    )
         run = _WorkflowRun(
             self,
             workflow,
@@ -378,7 +461,7 @@ class _WorkflowRun:
         self.engine = engine
         self.workflow = workflow
         self.graph = graph
-        self.task = task if task is not None else getattr(workflow, "task", None)
+        self.task = task if task is not None else workflow.task
         self.sequential = sequential
         self.keep_going = keep_going
         self.step_timeout_s = step_timeout_s
@@ -540,23 +623,13 @@ class _WorkflowRun:
 
 
 def _embedded_simulator_config() -> SimulatorConfig:
-    """The embedded simulator's settings: demo latencies unless ``CFT_SIM_LATENCY_SCALE`` says.
+    """Demo latencies, unless ``CFT_SIM_LATENCY_SCALE`` says otherwise."""
+    from .simulator import config_from_env
 
-    ``CFT_SIM_LATENCY_SCALE=0`` makes replies instant (tests, CI); ``2`` doubles
-    every latency. A value that is not a non-negative number is a config error.
-    """
-    from .simulator import SimulatorConfig
-
-    raw = os.environ.get("CFT_SIM_LATENCY_SCALE", "").strip()
-    if not raw:
-        return SimulatorConfig()
     try:
-        scale = float(raw)
-    except ValueError:
-        scale = -1.0
-    if not scale >= 0:
-        raise ConfigError("CFT_SIM_LATENCY_SCALE", f"expected a number ≥ 0, got {raw!r}")
-    return SimulatorConfig(latency_scale=scale)
+        return config_from_env()
+    except ValueError as exc:
+        raise ConfigError("CFT_SIM_LATENCY_SCALE", str(exc).split(": ", 1)[1]) from None
 
 
 async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -574,6 +647,7 @@ async def open_engine(
     prompt_cache: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
     simulator: SimulatorConfig | None = None,
+    rng: random.Random | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP client (and, if chosen, the embedded simulator).
 
@@ -582,11 +656,14 @@ async def open_engine(
         backend: where to send requests (default: :func:`resolve_backend` from the
             environment, which picks the embedded simulator when no key is set).
         hooks: called with every event.
-        max_concurrency: requests in flight at once (default
-            ``performance.max_concurrent_agents``); the HTTP pool gets as many connections.
+        max_concurrency: the most requests in flight at once (default
+            ``performance.max_concurrent_agents``); the HTTP pool gets as many
+            connections. The adaptive limit starts here, halves on 429s and
+            grows back to it.
         prompt_cache: mark agent definitions with ``cache_control``.
         transport: an httpx transport (``httpx.MockTransport`` in tests).
         simulator: a ``SimulatorConfig`` for the embedded simulator.
+        rng: the retry jitter's source; seed one for reproducible delays in tests.
     """
     backend = backend or resolve_backend(api=config.api)
     limit = config.performance.max_concurrent_agents if max_concurrency is None else max_concurrency
@@ -620,4 +697,5 @@ async def open_engine(
             max_concurrency=limit,
             hooks=hooks,
             prompt_cache=prompt_cache,
+            rng=rng,
         )

@@ -11,7 +11,7 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     │   │   └── APITimeoutError     connect/read/write/pool timeout of one attempt
     │   ├── APIResponseError        the server answered something we cannot parse
     │   ├── StreamError             an ``error`` event arrived mid-stream, before message_stop
-    │   └── APIStatusError          a non-2xx response; ``status_code``, ``error_type``, ``request_id``
+    │   └── APIStatusError          a non-2xx response: status_code, error_type, request_id
     │       ├── BadRequestError         400 invalid_request_error
     │       ├── AuthenticationError     401 authentication_error
     │       ├── PermissionDeniedError   403 permission_error

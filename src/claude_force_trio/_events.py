@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from ._results import StepResult, WorkflowResult
 
 __all__ = [
+    "BreakerStateChanged",
+    "ConcurrencyChanged",
     "Event",
     "Hook",
     "StepCancelled",
     "StepFailed",
     "StepQueued",
+    "StepRetrying",
     "StepSkipped",
     "StepStarted",
     "StepSucceeded",
@@ -76,6 +79,50 @@ class StepStarted:
     step_id: str
     agent: str
     model: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepRetrying:
+    """A step's attempt failed with a retryable error; the next starts after ``delay_s``.
+
+    ``attempt`` is the number of the attempt that failed (1-based). A streaming
+    step's ``on_text`` restarts from the beginning of the reply on the next attempt.
+    """
+
+    run_id: str
+    step_id: str
+    attempt: int
+    delay_s: float
+    error_type: str
+    error: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStateChanged:
+    """The circuit breaker for ``key`` (base URL, model) moved from ``old`` to ``new``.
+
+    States are ``"closed"``, ``"open"`` and ``"half_open"``. Breakers are shared by
+    every run of an engine, so this event carries no run id.
+    """
+
+    key: tuple[str, str]
+    old: str
+    new: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyChanged:
+    """The engine's adaptive limit on requests in flight is now ``limit``.
+
+    ``reason`` is ``"rate limited (429)"`` when it halved and ``"success"`` when it
+    grew back by one. Shared by every run of an engine: no run id.
+    """
+
+    limit: int
+    reason: str
     at: float
 
 
@@ -134,11 +181,14 @@ Event: TypeAlias = (
     | WorkflowFinished
     | StepQueued
     | StepStarted
+    | StepRetrying
     | StepSucceeded
     | StepFailed
     | StepTimedOut
     | StepCancelled
     | StepSkipped
+    | BreakerStateChanged
+    | ConcurrencyChanged
 )
 
 

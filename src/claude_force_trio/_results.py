@@ -42,6 +42,8 @@ class StepResult:
         usage: token counts (all zero for a cache hit).
         cost_usd: what the call cost; ``None`` when the model has no known price.
         stop_reason: the API's ``stop_reason``.
+        ttft_s: time to the first text token, for streamed calls.
+        saved_usd: for a cache hit, what the original call cost (what this one saved).
     """
 
     id: str
@@ -60,6 +62,7 @@ class StepResult:
     cost_usd: float | None = 0.0
     stop_reason: str | None = None
     ttft_s: float | None = None
+    saved_usd: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,6 +86,7 @@ class StepResult:
             "elapsed_s": round(self.elapsed_s, 6),
             "usage": self.usage.to_dict(),
             "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
             "stop_reason": self.stop_reason,
         }
 
@@ -132,6 +136,11 @@ class WorkflowResult:
         return sum(cost for cost in costs if cost is not None)
 
     @property
+    def saved_usd(self) -> float:
+        """What cache hits saved in this run (0 when nothing came from the cache)."""
+        return sum(step.saved_usd or 0.0 for step in self.steps)
+
+    @property
     def step_time_s(self) -> float:
         """Sum of the steps' own times: what a sequential run would have taken."""
         return sum(step.elapsed_s for step in self.steps)
@@ -158,5 +167,6 @@ class WorkflowResult:
             "execution_order": list(self.execution_order),
             "usage": self.usage.to_dict(),
             "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
             "steps": [step.to_dict() for step in self.steps],
         }
