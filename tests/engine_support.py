@@ -19,6 +19,7 @@ import trio
 
 from claude_force_trio._config import (
     AgentConfig,
+    CacheConfig,
     Config,
     Defaults,
     PerformanceConfig,
@@ -51,8 +52,12 @@ def make_config(
     step_timeout_s: float = 300.0,
     workflow_timeout_s: float = 3600.0,
     agents: Iterable[str] = ("worker", "other"),
+    cache: bool = False,
 ) -> Config:
-    """A config with simple agents and one workflow ``wf`` made of ``steps``."""
+    """A config with simple agents and one workflow ``wf`` made of ``steps``.
+
+    The response cache is off unless asked for: scheduling tests repeat requests.
+    """
     agent_configs = {
         name: AgentConfig(
             name=name,
@@ -75,6 +80,7 @@ def make_config(
         defaults=Defaults(),
         agents=agent_configs,
         workflows=workflows,
+        cache=CacheConfig(enabled=cache),
         performance=PerformanceConfig(
             max_concurrent_agents=max_concurrency,
             step_timeout_s=step_timeout_s,

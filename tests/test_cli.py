@@ -577,3 +577,27 @@ def test_verbose_never_prints_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.stderr
     assert "DEBUG" in result.stderr or "INFO" in result.stderr
     assert "sk-ant-very-secret" not in result.output
+
+
+def test_second_workflow_run_is_cached_and_no_cache_skips_it() -> None:
+    """A repeated `workflow run` is served from the cache; --no-cache goes to the API again."""
+    first = json.loads(cft("workflow", "run", "code-quality-check", "--json").stdout)
+    second = json.loads(cft("workflow", "run", "code-quality-check", "--json").stdout)
+    fresh = json.loads(cft("workflow", "run", "code-quality-check", "--json", "--no-cache").stdout)
+    assert not any(step["cached"] for step in first["steps"])
+    assert all(step["cached"] for step in second["steps"])
+    assert second["cost_usd"] == 0.0
+    assert second["saved_usd"] == pytest.approx(first["cost_usd"])
+    assert not any(step["cached"] for step in fresh["steps"])
+    assert [s["output"] for s in second["steps"]] == [s["output"] for s in first["steps"]]
+
+
+def test_runs_are_recorded_for_metrics() -> None:
+    """Every finished call lands in the metrics file that `cft metrics` reads."""
+    assert cft("run", "linter", "Review a.py", "--json").exit_code == 0
+    assert cft("workflow", "run", "code-quality-check", "--json").exit_code == 0
+    summary = json.loads(cft("metrics", "summary", "--json").stdout)
+    assert summary["overall"]["calls"] == 5
+    assert summary["overall"]["succeeded"] == 5
+    assert summary["agents"]["linter"]["calls"] == 2
+    assert "code-quality-check" in summary["workflows"]

@@ -126,6 +126,7 @@ class ResponseCache:
         call: Callable[[], Awaitable[MessageResult]],
         *,
         on_text: Callable[[str], object] | None = None,
+        on_served: Callable[[float], object] | None = None,
     ) -> tuple[MessageResult, bool]:
         """Answer ``body`` from the cache, from an identical call in flight, or with ``call()``.
 
@@ -135,6 +136,7 @@ class ResponseCache:
             call: makes the real request (with its retries, breaker…) when needed.
             on_text: for a served answer, called once with the whole text, so a
                 streaming display still shows it; ``call`` streams on its own.
+            on_served: for a served answer, called with the USD it saved.
 
         Returns:
             ``(message, cached)``. ``cached`` is True when no API call was made for
@@ -150,10 +152,10 @@ class ResponseCache:
         start = trio.current_time()
         entry = await backend.get(key)
         if entry is not None:
-            return self._served(backend, entry.to_message(), start, on_text), True
+            return self._served(backend, entry.to_message(), start, on_text, on_served), True
         message, shared = await self._flights.do(key, lambda: self._call_and_store(key, call))
         if shared:
-            return self._served(backend, message, start, on_text), True
+            return self._served(backend, message, start, on_text, on_served), True
         return message, False
 
     async def _call_and_store(
@@ -177,11 +179,14 @@ class ResponseCache:
         message: MessageResult,
         start: float,
         on_text: Callable[[str], object] | None,
+        on_served: Callable[[float], object] | None = None,
     ) -> MessageResult:
         saved = cost_usd(message.usage, message.model) or 0.0
         self.hits += 1
         self.saved_usd += saved
         backend.record(hit=True, saved_usd=saved)
+        if on_served is not None:
+            on_served(saved)
         if on_text is not None and message.text:
             on_text(message.text)
         return MessageResult(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,8 +58,9 @@ _NOT_READ = object()
 
 def default_cache_dir() -> Path:
     """``$CFT_HOME/cache``, with ``CFT_HOME`` defaulting to ``~/.cache/claude-force-trio``."""
-    home = os.environ.get("CFT_HOME") or "~/.cache/claude-force-trio"
-    return Path(home).expanduser() / "cache"
+    from ._paths import state_home
+
+    return state_home() / "cache"
 
 
 class _NoPickleDisk(diskcache.Disk):  # type: ignore[misc]

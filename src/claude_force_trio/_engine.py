@@ -20,9 +20,10 @@ attempts is in flight, never while it waits to retry.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,8 @@ from ._retry import RetryDetails, RetryPolicy
 from ._types import MessageResult
 
 if TYPE_CHECKING:
+    from ._cache_policy import ResponseCache
+    from ._memory import MemoryStore
     from .simulator import SimulatorConfig
 
 __all__ = ["Engine", "open_engine"]
@@ -123,11 +126,15 @@ class Engine:
         hooks: Sequence[Hook] = (),
         prompt_cache: bool = True,
         rng: random.Random | None = None,
+        response_cache: ResponseCache | None = None,
+        memory: MemoryStore | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
         self.hooks: list[Hook] = list(hooks)
         self.prompt_cache = prompt_cache
+        self.response_cache = response_cache
+        self.memory = memory
         self._client = client
         self.resilience = Resilience(
             RetryPolicy.from_config(config.retry),
@@ -179,26 +186,41 @@ class Engine:
         body: dict[str, Any],
         on_text: TextCallback | None,
         *,
+        agent: str | None = None,
         on_attempt: Callable[[int], object] | None = None,
         on_retry: Callable[[RetryDetails], object] | None = None,
-    ) -> MessageResult:
+        on_served: Callable[[float], object] | None = None,
+    ) -> tuple[MessageResult, bool]:
         """Get one answer for ``body``: the single place a request is made.
 
-        Every attempt goes through the resilience pipeline (breaker, limiter
-        slot, retries); a cache would wrap this method.
+        The response cache (lookup, single-flight, store) wraps the resilience
+        pipeline (breaker, limiter slot, retries) which wraps the client.
 
         Args:
             body: the request body.
             on_text: streams the reply; restarts from the beginning on a retry.
+            agent: the agent asking, for the per-agent cache policy.
             on_attempt: called with each attempt's number just before it is sent.
             on_retry: called before waiting to retry.
+            on_served: called with the USD saved when the cache answered.
+
+        Returns:
+            ``(message, cached)``; a cached message has zero usage.
         """
         client = self._client
-        return await self.resilience.call(
-            (client.base_url, str(body.get("model", ""))),
-            lambda: client.create(body, on_text=on_text),
-            on_attempt=on_attempt,
-            on_retry=on_retry,
+
+        async def live() -> MessageResult:
+            return await self.resilience.call(
+                (client.base_url, str(body.get("model", ""))),
+                lambda: client.create(body, on_text=on_text),
+                on_attempt=on_attempt,
+                on_retry=on_retry,
+            )
+
+        if self.response_cache is None:
+            return await live(), False
+        return await self.response_cache.fetch_or_call(
+            body, agent, live, on_text=on_text, on_served=on_served
         )
 
     async def _execute(
@@ -211,6 +233,7 @@ class Engine:
         on_text: TextCallback | None,
         hooks: Sequence[Hook],
         on_start: Callable[[str], None] | None = None,
+        memory_task: str | None = None,
     ) -> StepResult:
         """Run one prepared request, with retries, under the step's own deadline.
 
@@ -224,21 +247,28 @@ class Engine:
         which propagates (``progress`` then still describes the step).
         """
         model = progress.model or ""
-        self._emit(StepQueued(run_id, progress.step_id, progress.agent, trio.current_time()), hooks)
+        queued = trio.current_time()
+        self._emit(
+            StepQueued(
+                run_id, progress.step_id, progress.agent, queued, task_hash=_task_hash(body)
+            ),
+            hooks,
+        )
         deadline = trio.CancelScope()
+        saved: list[float] = []
+
+        def start(at: float) -> None:
+            progress.started = at
+            progress.started_at = _now()
+            if on_start is not None:
+                on_start(progress.step_id)
+            self._emit(StepStarted(run_id, progress.step_id, progress.agent, model, at), hooks)
 
         def attempting(number: int) -> None:
             progress.attempts = number
             if number == 1:
-                progress.started = trio.current_time()
-                progress.started_at = _now()
-                deadline.deadline = progress.started + timeout_s
-                if on_start is not None:
-                    on_start(progress.step_id)
-                self._emit(
-                    StepStarted(run_id, progress.step_id, progress.agent, model, progress.started),
-                    hooks,
-                )
+                start(trio.current_time())
+                deadline.deadline = trio.current_time() + timeout_s
 
         def retrying(details: RetryDetails) -> None:
             error = details.error
@@ -255,7 +285,14 @@ class Engine:
 
         try:
             with deadline:
-                message = await self._call(body, on_text, on_attempt=attempting, on_retry=retrying)
+                message, cached = await self._call(
+                    body,
+                    on_text,
+                    agent=progress.agent,
+                    on_attempt=attempting,
+                    on_retry=retrying,
+                    on_served=saved.append,
+                )
         except CFTError as exc:
             result = progress.result("failed", str(exc), type(exc).__name__)
             self._emit(StepFailed(run_id, result.id, result, trio.current_time()), hooks)
@@ -266,6 +303,10 @@ class Engine:
             )
             self._emit(StepTimedOut(run_id, result.id, result, trio.current_time()), hooks)
             return result
+        if progress.started is None:
+            # Answered by the cache (or by an identical request in flight): no
+            # attempt of its own, so the step "ran" from the moment it asked.
+            start(queued)
         assert progress.started is not None
         finished = trio.current_time()
         result = StepResult(
@@ -282,9 +323,43 @@ class Engine:
             cost_usd=cost_usd(message.usage, message.model or model),
             stop_reason=message.stop_reason,
             ttft_s=message.ttft_s,
+            cached=cached,
+            saved_usd=sum(saved) if cached else None,
         )
+        if self.memory is not None and memory_task is not None and not cached:
+            await self.memory.record(
+                progress.agent, memory_task, message.text, model=result.model, usage=message.usage
+            )
         self._emit(StepSucceeded(run_id, result.id, result, finished), hooks)
         return result
+
+    async def _user_text(
+        self,
+        agent: str,
+        task: str | None,
+        *,
+        workflow_task: str | None = None,
+        dependencies: Sequence[DependencyOutput] = (),
+    ) -> tuple[str, str]:
+        """The user message, with agent memory when it is on; and the text memory keys on.
+
+        Memory goes in the user message, never in the cached system prefix, and
+        is looked up by the message *without* memory so the key is stable.
+        """
+        base = user_message(task, workflow_task=workflow_task, dependencies=dependencies)
+        if self.memory is None:
+            return base, base
+        from ._memory import format_context
+
+        settings = self.config.memory
+        items = await self.memory.relevant(agent, base, settings.max_context_items)
+        context = format_context(items, settings.max_context_chars) or None
+        if context is None:
+            return base, base
+        text = user_message(
+            task, workflow_task=workflow_task, dependencies=dependencies, memory=context
+        )
+        return text, base
 
     def _prepare(
         self,
@@ -341,12 +416,9 @@ class Engine:
             ConfigError: unknown agent or empty task.
         """
         config = self._agent(agent)
+        text, memory_task = await self._user_text(agent, task)
         body = self._prepare(
-            config,
-            user_message(task),
-            model=model,
-            max_tokens=max_tokens,
-            temperature=temperature,
+            config, text, model=model, max_tokens=max_tokens, temperature=temperature
         )
         progress = _Progress(agent, agent, model=str(body["model"]))
         return await self._execute(
@@ -356,6 +428,7 @@ class Engine:
             timeout_s=self._step_timeout(timeout_s, None),
             on_text=on_text,
             hooks=hooks,
+            memory_task=memory_task,
         )
 
     async def run_many(
@@ -370,19 +443,26 @@ class Engine:
         prepared = []
         for index, (agent, task) in enumerate(jobs):
             config = self._agent(agent, f"jobs[{index}].agent")
-            body = self._prepare(config, user_message(task))
-            prepared.append((_Progress(agent, agent, model=str(body["model"])), body))
+            text, memory_task = await self._user_text(agent, task)
+            body = self._prepare(config, text)
+            prepared.append((_Progress(agent, agent, model=str(body["model"])), body, memory_task))
         results: list[StepResult | None] = [None] * len(prepared)
         timeout = self._step_timeout(None, None)
 
-        async def one(index: int, progress: _Progress, body: dict[str, Any]) -> None:
+        async def one(index: int, progress: _Progress, body: dict[str, Any], key: str) -> None:
             results[index] = await self._execute(
-                progress, body, run_id=run_id, timeout_s=timeout, on_text=None, hooks=hooks
+                progress,
+                body,
+                run_id=run_id,
+                timeout_s=timeout,
+                on_text=None,
+                hooks=hooks,
+                memory_task=key,
             )
 
         async with trio.open_nursery() as nursery:
-            for index, (progress, body) in enumerate(prepared):
-                nursery.start_soon(one, index, progress, body)
+            for index, (progress, body, key) in enumerate(prepared):
+                nursery.start_soon(one, index, progress, body, key)
         return [result for result in results if result is not None]
 
     async def run_workflow(
@@ -569,9 +649,10 @@ class _WorkflowRun:
                 DependencyOutput(dep, self.graph.steps[dep].agent, self.results[dep].output or "")
                 for dep in self.graph.dependencies[step.id]
             ]
-            body = engine._prepare(
-                agent, user_message(step.task, workflow_task=self.task, dependencies=deps)
+            text, memory_task = await engine._user_text(
+                step.agent, step.task, workflow_task=self.task, dependencies=deps
             )
+            body = engine._prepare(agent, text)
         except ConfigError as exc:
             result = progress.result("failed", str(exc), type(exc).__name__)
             self._emit(StepFailed(self.run_id, step.id, result, trio.current_time()))
@@ -585,6 +666,7 @@ class _WorkflowRun:
             on_text=None,
             hooks=self.hooks,
             on_start=self._started_now,
+            memory_task=memory_task,
         )
 
     def _started_now(self, step_id: str) -> None:
@@ -632,6 +714,14 @@ def _embedded_simulator_config() -> SimulatorConfig:
         raise ConfigError("CFT_SIM_LATENCY_SCALE", str(exc).split(": ", 1)[1]) from None
 
 
+def _task_hash(body: Mapping[str, Any]) -> str:
+    """sha256 of the user message: metrics can group repeats without storing the task."""
+    messages = body.get("messages") or [{}]
+    content = messages[-1].get("content", "")
+    text = content if isinstance(content, str) else repr(content)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
@@ -648,6 +738,8 @@ async def open_engine(
     transport: httpx.AsyncBaseTransport | None = None,
     simulator: SimulatorConfig | None = None,
     rng: random.Random | None = None,
+    cache: bool = True,
+    memory: bool | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP client (and, if chosen, the embedded simulator).
 
@@ -664,6 +756,11 @@ async def open_engine(
         transport: an httpx transport (``httpx.MockTransport`` in tests).
         simulator: a ``SimulatorConfig`` for the embedded simulator.
         rng: the retry jitter's source; seed one for reproducible delays in tests.
+        cache: ``False`` is ``--no-cache``: the response cache is neither read nor
+            written. Otherwise the config decides (``cache.enabled``,
+            ``features.cache_enabled``, per-agent ``cache``, ``exclude_agents``).
+        memory: agent memory on or off (default: the config's ``memory.enabled``);
+            stored in ``$CFT_HOME/memory``.
     """
     backend = backend or resolve_backend(api=config.api)
     limit = config.performance.max_concurrent_agents if max_concurrency is None else max_concurrency
@@ -690,6 +787,19 @@ async def open_engine(
                 transport=transport,
             )
         )
+        from ._cache_policy import open_response_cache
+
+        response_cache = await stack.enter_async_context(
+            open_response_cache(config, no_cache=not cache)
+        )
+        store = None
+        if config.memory.enabled if memory is None else memory:
+            from ._memory import MEMORY_FILE, open_memory
+            from ._paths import state_home
+
+            store = await stack.enter_async_context(
+                open_memory(state_home() / "memory" / MEMORY_FILE)
+            )
         yield Engine(
             config,
             client,
@@ -698,4 +808,6 @@ async def open_engine(
             hooks=hooks,
             prompt_cache=prompt_cache,
             rng=rng,
+            response_cache=response_cache,
+            memory=store,
         )

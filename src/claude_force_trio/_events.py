@@ -63,12 +63,17 @@ class WorkflowFinished:
 
 @dataclass(frozen=True, slots=True)
 class StepQueued:
-    """A step's dependencies are done; it waits for a concurrency slot."""
+    """A step's dependencies are done; it waits for a concurrency slot.
+
+    ``task_hash`` is the sha256 of its user message: enough to group repeats in
+    metrics without ever storing the task itself.
+    """
 
     run_id: str
     step_id: str
     agent: str
     at: float
+    task_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

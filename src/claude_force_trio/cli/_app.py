@@ -12,12 +12,13 @@ so ``cft --help`` does not pay for them; ``trio.run`` is called only by the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -30,6 +31,7 @@ from . import _console
 if TYPE_CHECKING:
     from .._backend import Backend
     from .._config import Config
+    from .._metrics import MetricsRecorder
     from ..simulator import SimulatorConfig
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "app",
     "fail",
     "handles_errors",
+    "open_metrics",
     "run_trio",
     "simulator_config",
     "state_dir",
@@ -68,11 +71,29 @@ app = typer.Typer(
 
 
 def state_dir() -> Path:
-    """Where cache, metrics and run records live: ``$CFT_HOME`` or ``~/.cache/claude-force-trio``.
+    """Where cache, metrics and memory live: ``$CFT_HOME`` or ``~/.cache/claude-force-trio``."""
+    from .._paths import state_home
 
-    Nothing is written there yet; later commands (``cache``, ``metrics``) will.
+    return state_home()
+
+
+@contextlib.asynccontextmanager
+async def open_metrics() -> AsyncIterator[MetricsRecorder]:
+    """The metrics hook for a command's run: lines land in ``$CFT_HOME/metrics``.
+
+    Flushed in a worker thread on the way out, also when the run failed or was
+    interrupted, so ``cft metrics`` sees every call that finished.
     """
-    return Path(os.environ.get("CFT_HOME") or "~/.cache/claude-force-trio").expanduser()
+    import trio
+
+    from .._metrics import MetricsRecorder
+
+    recorder = MetricsRecorder(state_dir() / "metrics")
+    try:
+        yield recorder
+    finally:
+        with trio.CancelScope(shield=True):
+            await recorder.aflush()
 
 
 def simulator_config() -> SimulatorConfig:

@@ -19,6 +19,7 @@ from .._events import (
     StepCancelled,
     StepFailed,
     StepQueued,
+    StepRetrying,
     StepSkipped,
     StepStarted,
     StepSucceeded,
@@ -40,6 +41,7 @@ _STATUS_STYLE = {
     "waiting": ("waiting", "dim"),
     "queued": ("queued", "cyan"),
     "succeeded": ("✓ succeeded", "green"),
+    "cached": ("✓ cached", "green"),
     "failed": ("✗ failed", "bold red"),
     "timed_out": ("⏱ timed out", "red"),
     "cancelled": ("cancelled", "yellow"),
@@ -77,6 +79,7 @@ class _Row:
     status: str = "waiting"
     model: str | None = None
     started: float | None = None
+    attempts: int = 0
     result: StepResult | None = None
 
 
@@ -117,12 +120,22 @@ class WorkflowProgress:
                 event.at,
                 "running",
             )
+            row.attempts = max(row.attempts, 1)
             self._say(event.at, event.step_id, f"started   ({event.agent}, {event.model})")
+        elif isinstance(event, StepRetrying):
+            row = self._row(event.step_id)
+            row.attempts = event.attempt + 1
+            self._say(
+                event.at,
+                event.step_id,
+                f"retrying  in {event.delay_s:.2f}s after {event.error_type} "
+                f"(attempt {event.attempt + 1} next)",
+            )
         elif isinstance(event, _FINISHED):
             row = self._row(event.step_id)
             row.agent, row.status, row.result = (
                 event.result.agent,
-                event.result.status,
+                "cached" if event.result.cached else event.result.status,
                 event.result,
             )
             self._say(event.at, event.step_id, self._finished_text(event.result))
@@ -194,7 +207,7 @@ class WorkflowProgress:
                 elapsed = ""
                 if row.started is not None and now is not None:
                     elapsed = f"{now - row.started:.1f}s"
-                attempts, tokens, cost = ("1" if row.started is not None else ""), "", ""
+                attempts, tokens, cost = (str(row.attempts) if row.attempts else ""), "", ""
             table.add_row(row.step_id, row.agent, status, attempts, elapsed, tokens, cost)
         return table
 

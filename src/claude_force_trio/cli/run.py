@@ -17,7 +17,15 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import EXIT_FAILED, Globals, handles_errors, run_trio, simulator_config, unknown_name
+from ._app import (
+    EXIT_FAILED,
+    Globals,
+    handles_errors,
+    open_metrics,
+    run_trio,
+    simulator_config,
+    unknown_name,
+)
 
 if TYPE_CHECKING:
     from .._backend import Backend
@@ -28,9 +36,7 @@ __all__ = ["Job", "read_jobs", "run", "run_many"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 NoCacheOption = Annotated[
     bool,
-    # Accepted now so scripts can pass it; the response cache lands in a later issue,
-    # and until then there is nothing to skip.
-    typer.Option("--no-cache", help="Skip the response cache."),
+    typer.Option("--no-cache", help="Neither read nor write the response cache."),
 ]
 
 
@@ -76,7 +82,6 @@ def run(
 
     The reply goes to stdout; a one-line summary (model, tokens, cost, time) to stderr.
     """
-    del no_cache  # no response cache exists yet (see NoCacheOption)
     settings = Globals.of(ctx)
     if task == "-":
         task = sys.stdin.read()
@@ -96,7 +101,16 @@ def run(
     async def main() -> StepResult:
         from .._engine import open_engine
 
-        async with open_engine(config, backend=backend, simulator=simulator_config()) as engine:
+        async with (
+            open_metrics() as recorder,
+            open_engine(
+                config,
+                backend=backend,
+                simulator=simulator_config(),
+                cache=not no_cache,
+                hooks=[recorder],
+            ) as engine,
+        ):
             return await engine.run_agent(
                 agent,
                 task,
@@ -206,7 +220,6 @@ def run_many(
     as_json: JsonOption = False,
 ) -> None:
     """Run many (agent, task) pairs concurrently; outputs are printed in input order."""
-    del no_cache  # no response cache exists yet (see NoCacheOption)
     settings = Globals.of(ctx)
     jobs = read_jobs(file)
     config = settings.load()
@@ -219,9 +232,17 @@ def run_many(
     async def main() -> list[StepResult]:
         from .._engine import open_engine
 
-        async with open_engine(
-            config, backend=backend, max_concurrency=max_concurrency, simulator=simulator_config()
-        ) as engine:
+        async with (
+            open_metrics() as recorder,
+            open_engine(
+                config,
+                backend=backend,
+                max_concurrency=max_concurrency,
+                simulator=simulator_config(),
+                cache=not no_cache,
+                hooks=[recorder],
+            ) as engine,
+        ):
             return await engine.run_many([(job.agent, job.task) for job in jobs])
 
     results = run_trio(main)

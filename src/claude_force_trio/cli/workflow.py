@@ -23,6 +23,7 @@ from ._app import (
     EXIT_INTERRUPTED,
     Globals,
     handles_errors,
+    open_metrics,
     run_trio,
     simulator_config,
     unknown_name,
@@ -253,8 +254,6 @@ def run(
 
     Exit code: 0 succeeded, 1 failed or timed out, 130 stopped with Ctrl-C.
     """
-    # Accepted now so scripts can pass it; the response cache lands in a later issue.
-    del no_cache
     settings = Globals.of(ctx)
     _positive(timeout, "--timeout")
     _positive(step_timeout, "--step-timeout")
@@ -274,11 +273,14 @@ def run(
             plain=None if as_json or live_table else _plain_line, clock=trio.current_time
         )
         async with (
+            open_metrics() as recorder,
             open_engine(
                 config,
                 backend=backend,
                 max_concurrency=max_concurrency,
                 simulator=simulator_config(),
+                cache=not no_cache,
+                hooks=[recorder],
             ) as engine,
             trio.open_nursery() as nursery,
         ):
