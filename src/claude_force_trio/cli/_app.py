@@ -31,6 +31,7 @@ from . import _console
 if TYPE_CHECKING:
     from .._backend import Backend
     from .._config import Config
+    from .._engine import Engine
     from .._metrics import MetricsRecorder
     from ..simulator import SimulatorConfig
 
@@ -94,6 +95,28 @@ async def open_metrics() -> AsyncIterator[MetricsRecorder]:
     finally:
         with trio.CancelScope(shield=True):
             await recorder.aflush()
+
+
+@contextlib.asynccontextmanager
+async def open_cli_engine(
+    config: Config, backend: Backend, *, no_cache: bool, max_concurrency: int | None = None
+) -> AsyncIterator[Engine]:
+    """The engine every running command uses: simulator settings from the environment,
+    ``--no-cache`` honoured, and every finished call recorded for ``cft metrics``."""
+    from .._engine import open_engine
+
+    async with (
+        open_metrics() as recorder,
+        open_engine(
+            config,
+            backend=backend,
+            max_concurrency=max_concurrency,
+            simulator=simulator_config(),
+            cache=not no_cache,
+            hooks=[recorder],
+        ) as engine,
+    ):
+        yield engine
 
 
 def simulator_config() -> SimulatorConfig:

@@ -21,9 +21,8 @@ from ._app import (
     EXIT_FAILED,
     Globals,
     handles_errors,
-    open_metrics,
+    open_cli_engine,
     run_trio,
-    simulator_config,
     unknown_name,
 )
 
@@ -99,18 +98,7 @@ def run(
         _console.write(chunk)
 
     async def main() -> StepResult:
-        from .._engine import open_engine
-
-        async with (
-            open_metrics() as recorder,
-            open_engine(
-                config,
-                backend=backend,
-                simulator=simulator_config(),
-                cache=not no_cache,
-                hooks=[recorder],
-            ) as engine,
-        ):
+        async with open_cli_engine(config, backend, no_cache=no_cache) as engine:
             return await engine.run_agent(
                 agent,
                 task,
@@ -230,19 +218,9 @@ def run_many(
     backend: Backend = settings.backend(config)
 
     async def main() -> list[StepResult]:
-        from .._engine import open_engine
-
-        async with (
-            open_metrics() as recorder,
-            open_engine(
-                config,
-                backend=backend,
-                max_concurrency=max_concurrency,
-                simulator=simulator_config(),
-                cache=not no_cache,
-                hooks=[recorder],
-            ) as engine,
-        ):
+        async with open_cli_engine(
+            config, backend, no_cache=no_cache, max_concurrency=max_concurrency
+        ) as engine:
             return await engine.run_many([(job.agent, job.task) for job in jobs])
 
     results = run_trio(main)

@@ -23,9 +23,8 @@ from ._app import (
     EXIT_INTERRUPTED,
     Globals,
     handles_errors,
-    open_metrics,
+    open_cli_engine,
     run_trio,
-    simulator_config,
     unknown_name,
 )
 
@@ -265,7 +264,6 @@ def run(
     async def main() -> WorkflowResult:
         import trio
 
-        from .._engine import open_engine
         from ._progress import WorkflowProgress
 
         stop = trio.Event()
@@ -273,14 +271,8 @@ def run(
             plain=None if as_json or live_table else _plain_line, clock=trio.current_time
         )
         async with (
-            open_metrics() as recorder,
-            open_engine(
-                config,
-                backend=backend,
-                max_concurrency=max_concurrency,
-                simulator=simulator_config(),
-                cache=not no_cache,
-                hooks=[recorder],
+            open_cli_engine(
+                config, backend, no_cache=no_cache, max_concurrency=max_concurrency
             ) as engine,
             trio.open_nursery() as nursery,
         ):
