@@ -21,69 +21,155 @@ A trio program::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._backend import Backend as Backend
-from ._backend import resolve_backend as resolve_backend
-from ._breaker import BreakerStats as BreakerStats
-from ._compat import AgentOrchestrator as AgentOrchestrator
-from ._compat import AgentResult as AgentResult
-from ._config import AgentConfig as AgentConfig
-from ._config import Config as Config
-from ._config import StepConfig as StepConfig
-from ._config import WorkflowConfig as WorkflowConfig
-from ._config import find_config as find_config
-from ._config import load_config as load_config
-from ._engine import Engine as Engine
-from ._engine import open_engine as open_engine
-from ._errors import APIConnectionError as APIConnectionError
-from ._errors import APIError as APIError
-from ._errors import APIResponseError as APIResponseError
-from ._errors import APIStatusError as APIStatusError
-from ._errors import APITimeoutError as APITimeoutError
-from ._errors import AuthenticationError as AuthenticationError
-from ._errors import BadRequestError as BadRequestError
-from ._errors import CFTError as CFTError
-from ._errors import CircuitOpenError as CircuitOpenError
-from ._errors import ConfigError as ConfigError
-from ._errors import InternalServerError as InternalServerError
-from ._errors import NotFoundError as NotFoundError
-from ._errors import OverloadedError as OverloadedError
-from ._errors import PermissionDeniedError as PermissionDeniedError
-from ._errors import RateLimitError as RateLimitError
-from ._errors import RequestTooLargeError as RequestTooLargeError
-from ._errors import StepTimeoutError as StepTimeoutError
-from ._errors import StreamError as StreamError
-from ._events import BreakerStateChanged as BreakerStateChanged
-from ._events import ConcurrencyChanged as ConcurrencyChanged
-from ._events import Event as Event
-from ._events import Hook as Hook
-from ._events import StepCancelled as StepCancelled
-from ._events import StepFailed as StepFailed
-from ._events import StepQueued as StepQueued
-from ._events import StepRetrying as StepRetrying
-from ._events import StepSkipped as StepSkipped
-from ._events import StepStarted as StepStarted
-from ._events import StepSucceeded as StepSucceeded
-from ._events import StepTimedOut as StepTimedOut
-from ._events import WorkflowFinished as WorkflowFinished
-from ._events import WorkflowStarted as WorkflowStarted
-from ._pricing import cost_usd as cost_usd
-from ._pricing import resolve_model as resolve_model
-from ._ratelimit import LimiterStats as LimiterStats
-from ._results import StepResult as StepResult
-from ._results import WorkflowResult as WorkflowResult
-from ._retry import RetryDetails as RetryDetails
-from ._retry import RetryPolicy as RetryPolicy
-from ._retry import is_testing as is_testing
-from ._retry import set_testing as set_testing
-from ._types import MessageResult as MessageResult
-from ._types import Usage as Usage
+if TYPE_CHECKING:
+    __version__: str
+    from ._backend import Backend as Backend
+    from ._backend import resolve_backend as resolve_backend
+    from ._breaker import BreakerStats as BreakerStats
+    from ._compat import AgentOrchestrator as AgentOrchestrator
+    from ._compat import AgentResult as AgentResult
+    from ._config import AgentConfig as AgentConfig
+    from ._config import Config as Config
+    from ._config import StepConfig as StepConfig
+    from ._config import WorkflowConfig as WorkflowConfig
+    from ._config import find_config as find_config
+    from ._config import load_config as load_config
+    from ._engine import Engine as Engine
+    from ._engine import open_engine as open_engine
+    from ._errors import APIConnectionError as APIConnectionError
+    from ._errors import APIError as APIError
+    from ._errors import APIResponseError as APIResponseError
+    from ._errors import APIStatusError as APIStatusError
+    from ._errors import APITimeoutError as APITimeoutError
+    from ._errors import AuthenticationError as AuthenticationError
+    from ._errors import BadRequestError as BadRequestError
+    from ._errors import CFTError as CFTError
+    from ._errors import CircuitOpenError as CircuitOpenError
+    from ._errors import ConfigError as ConfigError
+    from ._errors import InternalServerError as InternalServerError
+    from ._errors import NotFoundError as NotFoundError
+    from ._errors import OverloadedError as OverloadedError
+    from ._errors import PermissionDeniedError as PermissionDeniedError
+    from ._errors import RateLimitError as RateLimitError
+    from ._errors import RequestTooLargeError as RequestTooLargeError
+    from ._errors import StepTimeoutError as StepTimeoutError
+    from ._errors import StreamError as StreamError
+    from ._events import BreakerStateChanged as BreakerStateChanged
+    from ._events import ConcurrencyChanged as ConcurrencyChanged
+    from ._events import Event as Event
+    from ._events import Hook as Hook
+    from ._events import StepCancelled as StepCancelled
+    from ._events import StepFailed as StepFailed
+    from ._events import StepQueued as StepQueued
+    from ._events import StepRetrying as StepRetrying
+    from ._events import StepSkipped as StepSkipped
+    from ._events import StepStarted as StepStarted
+    from ._events import StepSucceeded as StepSucceeded
+    from ._events import StepTimedOut as StepTimedOut
+    from ._events import WorkflowFinished as WorkflowFinished
+    from ._events import WorkflowStarted as WorkflowStarted
+    from ._pricing import cost_usd as cost_usd
+    from ._pricing import resolve_model as resolve_model
+    from ._ratelimit import LimiterStats as LimiterStats
+    from ._results import StepResult as StepResult
+    from ._results import WorkflowResult as WorkflowResult
+    from ._retry import RetryDetails as RetryDetails
+    from ._retry import RetryPolicy as RetryPolicy
+    from ._retry import is_testing as is_testing
+    from ._retry import set_testing as set_testing
+    from ._types import MessageResult as MessageResult
+    from ._types import Usage as Usage
 
-try:
-    __version__ = version("claude-force-trio")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+# Public names are imported on first use, so that ``cft --help`` and a plain
+# ``import claude_force_trio`` do not pay for trio, httpx and the engine up front.
+_WHERE: dict[str, str] = {
+    "Backend": "._backend",
+    "resolve_backend": "._backend",
+    "BreakerStats": "._breaker",
+    "AgentOrchestrator": "._compat",
+    "AgentResult": "._compat",
+    "AgentConfig": "._config",
+    "Config": "._config",
+    "StepConfig": "._config",
+    "WorkflowConfig": "._config",
+    "find_config": "._config",
+    "load_config": "._config",
+    "Engine": "._engine",
+    "open_engine": "._engine",
+    "APIConnectionError": "._errors",
+    "APIError": "._errors",
+    "APIResponseError": "._errors",
+    "APIStatusError": "._errors",
+    "APITimeoutError": "._errors",
+    "AuthenticationError": "._errors",
+    "BadRequestError": "._errors",
+    "CFTError": "._errors",
+    "CircuitOpenError": "._errors",
+    "ConfigError": "._errors",
+    "InternalServerError": "._errors",
+    "NotFoundError": "._errors",
+    "OverloadedError": "._errors",
+    "PermissionDeniedError": "._errors",
+    "RateLimitError": "._errors",
+    "RequestTooLargeError": "._errors",
+    "StepTimeoutError": "._errors",
+    "StreamError": "._errors",
+    "BreakerStateChanged": "._events",
+    "ConcurrencyChanged": "._events",
+    "Event": "._events",
+    "Hook": "._events",
+    "StepCancelled": "._events",
+    "StepFailed": "._events",
+    "StepQueued": "._events",
+    "StepRetrying": "._events",
+    "StepSkipped": "._events",
+    "StepStarted": "._events",
+    "StepSucceeded": "._events",
+    "StepTimedOut": "._events",
+    "WorkflowFinished": "._events",
+    "WorkflowStarted": "._events",
+    "cost_usd": "._pricing",
+    "resolve_model": "._pricing",
+    "LimiterStats": "._ratelimit",
+    "StepResult": "._results",
+    "WorkflowResult": "._results",
+    "RetryDetails": "._retry",
+    "RetryPolicy": "._retry",
+    "is_testing": "._retry",
+    "set_testing": "._retry",
+    "MessageResult": "._types",
+    "Usage": "._types",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("claude-force-trio")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "APIConnectionError",
