@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from dataclasses import replace
@@ -38,11 +39,13 @@ import diskcache
 import trio
 from _common import markdown_table, now_ns
 
+from claude_force_trio._backend import Backend
 from claude_force_trio._cache import cache_key
 from claude_force_trio._cache_policy import CachePolicy, ResponseCache
 from claude_force_trio._client import MessagesClient
 from claude_force_trio._config import Config, load_config
 from claude_force_trio._disk_cache import DiskCache
+from claude_force_trio._engine import open_engine
 from claude_force_trio._pricing import cost_usd
 from claude_force_trio._prompts import DependencyOutput, build_request, user_message
 from claude_force_trio.simulator import open_simulator
@@ -107,6 +110,27 @@ async def hit_latency(n: int) -> dict[str, float]:
         "raw_p99_ms": _pct(gets, 0.99),
         "miss_ms": miss_ns / 1e6,
     }
+
+
+async def engine_hit_latency(n: int) -> dict[str, float]:
+    """p50/p99 in ms of ``Engine.run_agent`` answered by the cache: prompt building,
+    key, lookup, result and events — everything a user's call pays on a hit."""
+    config = load_config(EXAMPLES)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CFT_HOME"] = tmp
+        async with (
+            open_simulator(ttft_ms=0, tokens_per_s=0) as sim,
+            open_engine(config, backend=Backend.url(sim.url, "sk-bench")) as engine,
+        ):
+            first = await engine.run_agent("code-reviewer", "Review the retry loop")
+            assert not first.cached
+            samples: list[int] = []
+            for _ in range(n):
+                t0 = now_ns()
+                result = await engine.run_agent("code-reviewer", "Review the retry loop")
+                samples.append(now_ns() - t0)
+                assert result.cached
+    return {"p50_ms": _pct(samples, 0.5), "p99_ms": _pct(samples, 0.99)}
 
 
 def padded(config: Config, size: int) -> Config:
@@ -194,9 +218,11 @@ async def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     latency = await hit_latency(args.hits)
+    through_engine = await engine_hit_latency(args.hits)
     cost_rows = await costs()
     if args.json:
-        json.dump({"latency": latency, "cost": cost_rows}, sys.stdout, indent=2)
+        document = {"latency": latency, "engine": through_engine, "cost": cost_rows}
+        json.dump(document, sys.stdout, indent=2)
         print()
         return
     print(f"## Cache hit latency ({args.hits} hits, interleaved)\n")
@@ -204,6 +230,11 @@ async def main() -> None:
         markdown_table(
             ["path", "p50 ms", "p99 ms"],
             [
+                [
+                    "Engine.run_agent answered by the cache",
+                    f"{through_engine['p50_ms']:.3f}",
+                    f"{through_engine['p99_ms']:.3f}",
+                ],
                 [
                     "ResponseCache hit (facade + DiskCache)",
                     f"{latency['hit_p50_ms']:.3f}",
@@ -217,9 +248,9 @@ async def main() -> None:
             ],
         )
     )
-    ok = "met" if latency["hit_p50_ms"] <= TARGET_P50_MS else "MISSED"
+    ok = "met" if through_engine["p50_ms"] <= TARGET_P50_MS else "MISSED"
     print(
-        f"\nhit p50 target ≤ {TARGET_P50_MS} ms: {ok}; "
+        f"\nhit p50 through the engine, target ≤ {TARGET_P50_MS} ms: {ok}; "
         f"first (miss) call via simulator: {latency['miss_ms']:.1f} ms\n"
     )
     print(

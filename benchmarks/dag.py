@@ -33,6 +33,7 @@ import trio
 from claude_force_trio._backend import Backend
 from claude_force_trio._config import (
     AgentConfig,
+    CacheConfig,
     Config,
     Defaults,
     PerformanceConfig,
@@ -104,6 +105,8 @@ def make_config(name: str, steps: tuple[StepConfig, ...]) -> Config:
         defaults=Defaults(model="claude-sonnet-4-5", max_tokens=64),
         agents={"worker": agent},
         workflows={name: WorkflowConfig(name=name, steps=steps, path=f"workflows.{name}")},
+        # Every mode must do the real work: a cache hit would make a repeat free.
+        cache=CacheConfig(enabled=False),
         performance=PerformanceConfig(max_concurrent_agents=64),
     )
 
