@@ -108,3 +108,14 @@ def test_cached_rows_say_so() -> None:
         progress(event)
     assert "✓ cached" in render(progress)
     assert "(cached)" in lines[-1]
+
+
+def test_summary_of_a_cached_run() -> None:
+    """A run served from the cache says what it saved and claims no speed-up."""
+    from claude_force_trio._results import StepResult, WorkflowResult
+
+    step_result = StepResult(id="a", agent="x", status="succeeded", cached=True, saved_usd=0.0125)
+    result = WorkflowResult("wf", "r", "succeeded", 0.002, 0.0, ("a",), (step_result,))
+    line = summary_line(result)
+    assert "speed-up –" in line
+    assert line.endswith("1 cached, saved $0.0125")

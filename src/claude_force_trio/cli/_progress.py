@@ -58,18 +58,21 @@ def summary_line(result: WorkflowResult) -> str:
     """One line that says how well the run went, e.g. ``makespan 2.1 s · speed-up 2.6× …``."""
     makespan = result.elapsed_s
     step_time = result.step_time_s
-    speedup = f"{step_time / makespan:.1f}×" if makespan > 0 else "–"
-    return " · ".join(
-        (
-            result.status.replace("_", " "),
-            f"makespan {makespan:.2f} s",
-            f"step time {step_time:.2f} s",
-            f"speed-up {speedup}",
-            f"critical path {result.critical_path_s:.2f} s",
-            f"{result.usage.total_tokens:,} tokens",
-            format_cost(result.cost_usd),
-        )
-    )
+    # A run served from the cache did no work worth a ratio.
+    speedup = f"{step_time / makespan:.1f}×" if makespan > 0 and step_time >= 0.01 else "–"
+    parts = [
+        result.status.replace("_", " "),
+        f"makespan {makespan:.2f} s",
+        f"step time {step_time:.2f} s",
+        f"speed-up {speedup}",
+        f"critical path {result.critical_path_s:.2f} s",
+        f"{result.usage.total_tokens:,} tokens",
+        format_cost(result.cost_usd),
+    ]
+    cached = sum(step.cached for step in result.steps)
+    if cached:
+        parts.append(f"{cached} cached, saved {format_cost(result.saved_usd)}")
+    return " · ".join(parts)
 
 
 @dataclass(slots=True)
