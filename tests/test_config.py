@@ -26,10 +26,10 @@ from claude_force_trio._config import (
     MemoryConfig,
     PerformanceConfig,
     RetryConfig,
-    config_to_dict,
     find_config,
     load_config,
 )
+from claude_force_trio._config_migrate import config_to_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / ".claude" / "claude.json"
 

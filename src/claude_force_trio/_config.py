@@ -20,14 +20,29 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._config_checks import (
+    Check,
+    _boolean,
+    _check_keys,
+    _choice,
+    _expected,
+    _integer,
+    _key_path,
+    _nullable,
+    _number,
+    _object,
+    _read,
+    _require,
+    _shown,
+    _string,
+    _strings,
+)
 from ._errors import ConfigError
 
 __all__ = [
@@ -45,7 +60,6 @@ __all__ = [
     "RetryConfig",
     "StepConfig",
     "WorkflowConfig",
-    "config_to_dict",
     "find_config",
     "load_config",
 ]
@@ -241,132 +255,6 @@ def find_config(explicit: str | Path | None = None) -> Path:
     if not path.is_file():
         raise ConfigError(str(path), _NOT_FOUND)
     return path
-
-
-# ---------------------------------------------------------------- value checks
-
-Check = Callable[[Any, str], Any]
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key_path(parent: str, key: str) -> str:
-    """Join a JSON path; keys with dots or spaces are quoted so the path stays unambiguous."""
-    part = f".{key}" if _PLAIN_KEY.match(key) else f"[{json.dumps(key)}]"
-    return f"{parent}{part}" if parent else part.lstrip(".")
-
-
-def _shown(value: Any) -> str:
-    """A short rendering of a JSON value for "got …" in messages."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _expected(path: str, what: str, value: Any) -> ConfigError:
-    return ConfigError(path, f"expected {what}, got {_shown(value)}")
-
-
-def _is_number(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)  # rejects NaN and Infinity, which json accepts
-    except OverflowError:  # an int too big for a float
-        return False
-
-
-def _integer(minimum: int | None = 1) -> Check:
-    what = "an integer" if minimum is None else "a positive integer"
-
-    def check(value: Any, path: str) -> int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok or (minimum is not None and value < minimum):
-            raise _expected(path, what, value)
-        return int(value)
-
-    return check
-
-
-def _number(*, low: float = 0.0, high: float | None = None, strict: bool = True) -> Check:
-    if high is not None:
-        what = f"a number from {low:g} to {high:g}"
-    else:
-        what = "a positive number" if strict else "a number ≥ 0"
-
-    def check(value: Any, path: str) -> float:
-        if not _is_number(value):
-            raise _expected(path, what, value)
-        bad = value <= low if strict else value < low
-        if bad or (high is not None and value > high):
-            raise _expected(path, what, value)
-        return float(value)
-
-    return check
-
-
-def _boolean(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _expected(path, "true or false", value)
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _expected(path, "a non-empty string", value)
-    return value
-
-
-def _choice(*options: str) -> Check:
-    what = "one of " + ", ".join(json.dumps(o) for o in options)
-
-    def check(value: Any, path: str) -> str:
-        if value not in options or not isinstance(value, str):
-            raise _expected(path, what, value)
-        return value
-
-    return check
-
-
-def _strings(value: Any, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _expected(path, "a list of strings", value)
-    return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-
-def _nullable(check: Check) -> Check:
-    """Allow JSON ``null`` for a field whose default is "not set"."""
-    return lambda value, path: None if value is None else check(value, path)
-
-
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _expected(path, "an object", value)
-    return value
-
-
-def _check_keys(
-    obj: Mapping[str, Any], path: str, known: Collection[str], tolerated: Collection[str] = ()
-) -> None:
-    for key in obj:
-        if key in known or key in tolerated:
-            continue
-        close = difflib.get_close_matches(key, list(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(_key_path(path, key), f"unknown key{hint}")
-
-
-def _require(obj: Mapping[str, Any], path: str, key: str) -> Any:
-    if key not in obj:
-        raise ConfigError(path, f"missing required key {key!r}")
-    return obj[key]
-
-
-def _read(obj: Mapping[str, Any], path: str, checks: Mapping[str, Check]) -> dict[str, Any]:
-    """Apply ``checks`` to the keys present in ``obj``; return them as dataclass kwargs."""
-    return {k: check(obj[k], _key_path(path, k)) for k, check in checks.items() if k in obj}
 
 
 # ---------------------------------------------------------------- sections
@@ -663,92 +551,3 @@ def _check_graphs(workflows: Collection[WorkflowConfig]) -> None:
 
     for workflow in workflows:
         check_workflow(workflow)
-
-
-# ---------------------------------------------------------------- writing back
-
-
-def _num(value: float) -> float | int:
-    """``24.0`` → ``24`` so a migrated file reads like a hand-written one."""
-    return int(value) if float(value).is_integer() else value
-
-
-def _relative(file: Path, root: Path) -> str:
-    return Path(os.path.relpath(file, root)).as_posix()
-
-
-def _agent_dict(agent: AgentConfig, root: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"file": _relative(agent.file, root)}
-    if agent.contract_file is not None:
-        out["contract"] = _relative(agent.contract_file, root)
-    for key in ("model", "max_tokens", "temperature", "top_p", "top_k"):
-        value = getattr(agent, key)
-        if value is not None:
-            out[key] = _num(value) if isinstance(value, float) else value
-    out["cache"] = agent.cache
-    if agent.description is not None:
-        out["description"] = agent.description
-    if agent.domains:
-        out["domains"] = list(agent.domains)
-    if agent.priority is not None:
-        out["priority"] = agent.priority
-    return out | dict(agent.legacy_keys)
-
-
-def _workflow_dict(workflow: WorkflowConfig) -> list[str] | dict[str, Any]:
-    if workflow.legacy:
-        return [step.agent for step in workflow.steps]
-    out: dict[str, Any] = {}
-    if workflow.description is not None:
-        out["description"] = workflow.description
-    if workflow.task is not None:
-        out["task"] = workflow.task
-    if workflow.timeout_s is not None:
-        out["timeout_s"] = _num(workflow.timeout_s)
-    out["on_failure"] = workflow.on_failure
-    steps = []
-    for step in workflow.steps:
-        entry: dict[str, Any] = {"id": step.id, "agent": step.agent}
-        if step.task is not None:
-            entry["task"] = step.task
-        if step.dependencies:
-            entry["dependencies"] = list(step.dependencies)
-        if step.timeout_s is not None:
-            entry["timeout_s"] = _num(step.timeout_s)
-        steps.append(entry)
-    out["steps"] = steps
-    return out
-
-
-def _section_dict(value: Any, name: str) -> dict[str, Any]:
-    _, checks = _SECTIONS[name]
-    out = {}
-    for key in checks:
-        item = getattr(value, key)
-        out[key] = list(item) if isinstance(item, tuple) else item
-        if isinstance(item, float):
-            out[key] = _num(item)
-    return out
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """The fully filled-in JSON document for ``config`` (used by ``cft config migrate``).
-
-    Defaults are written out, legacy spellings are normalised (``path`` →
-    ``file``), paths stay relative to the config folder, and ignored sections
-    are kept so Claude Force still finds them. Loading the result gives back
-    an equal :class:`Config`.
-
-    Args:
-        config: a loaded config.
-    """
-    head = {k: v for k, v in config.ignored_sections.items() if k in ("version", "name")}
-    out: dict[str, Any] = dict(head)
-    out["defaults"] = _section_dict(config.defaults, "defaults")
-    out["agents"] = {n: _agent_dict(a, config.root) for n, a in config.agents.items()}
-    out["workflows"] = {n: _workflow_dict(w) for n, w in config.workflows.items()}
-    for name in _SECTIONS:
-        if name != "defaults":
-            out[name] = _section_dict(getattr(config, name), name)
-    out |= {k: v for k, v in config.ignored_sections.items() if k not in head}
-    return out

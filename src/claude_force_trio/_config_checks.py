@@ -1,0 +1,140 @@
+"""Value checks for the config loader: each returns the value or raises a ConfigError.
+
+Why hand-written: every error must be one line naming the JSON path and what
+was expected (``performance.max_concurrent_agents: expected a positive integer,
+got "ten"``), with a did-you-mean hint for unknown keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from ._errors import ConfigError
+
+Check = Callable[[Any, str], Any]
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key_path(parent: str, key: str) -> str:
+    """Join a JSON path; keys with dots or spaces are quoted so the path stays unambiguous."""
+    part = f".{key}" if _PLAIN_KEY.match(key) else f"[{json.dumps(key)}]"
+    return f"{parent}{part}" if parent else part.lstrip(".")
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a JSON value for "got …" in messages."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _expected(path: str, what: str, value: Any) -> ConfigError:
+    return ConfigError(path, f"expected {what}, got {_shown(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)  # rejects NaN and Infinity, which json accepts
+    except OverflowError:  # an int too big for a float
+        return False
+
+
+def _integer(minimum: int | None = 1) -> Check:
+    what = "an integer" if minimum is None else "a positive integer"
+
+    def check(value: Any, path: str) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok or (minimum is not None and value < minimum):
+            raise _expected(path, what, value)
+        return int(value)
+
+    return check
+
+
+def _number(*, low: float = 0.0, high: float | None = None, strict: bool = True) -> Check:
+    if high is not None:
+        what = f"a number from {low:g} to {high:g}"
+    else:
+        what = "a positive number" if strict else "a number ≥ 0"
+
+    def check(value: Any, path: str) -> float:
+        if not _is_number(value):
+            raise _expected(path, what, value)
+        bad = value <= low if strict else value < low
+        if bad or (high is not None and value > high):
+            raise _expected(path, what, value)
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _expected(path, "true or false", value)
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _expected(path, "a non-empty string", value)
+    return value
+
+
+def _choice(*options: str) -> Check:
+    what = "one of " + ", ".join(json.dumps(o) for o in options)
+
+    def check(value: Any, path: str) -> str:
+        if value not in options or not isinstance(value, str):
+            raise _expected(path, what, value)
+        return value
+
+    return check
+
+
+def _strings(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _expected(path, "a list of strings", value)
+    return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+
+def _nullable(check: Check) -> Check:
+    """Allow JSON ``null`` for a field whose default is "not set"."""
+    return lambda value, path: None if value is None else check(value, path)
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _expected(path, "an object", value)
+    return value
+
+
+def _check_keys(
+    obj: Mapping[str, Any], path: str, known: Collection[str], tolerated: Collection[str] = ()
+) -> None:
+    for key in obj:
+        if key in known or key in tolerated:
+            continue
+        close = difflib.get_close_matches(key, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(_key_path(path, key), f"unknown key{hint}")
+
+
+def _require(obj: Mapping[str, Any], path: str, key: str) -> Any:
+    if key not in obj:
+        raise ConfigError(path, f"missing required key {key!r}")
+    return obj[key]
+
+
+def _read(obj: Mapping[str, Any], path: str, checks: Mapping[str, Check]) -> dict[str, Any]:
+    """Apply ``checks`` to the keys present in ``obj``; return them as dataclass kwargs."""
+    return {k: check(obj[k], _key_path(path, k)) for k, check in checks.items() if k in obj}
