@@ -114,7 +114,7 @@ class ResponseCache:
         self.backend = backend
         self.policy = policy or CachePolicy()
         self._clock = clock
-        self._flights: SingleFlight[str, MessageResult] = SingleFlight()
+        self._flights: SingleFlight[str, tuple[MessageResult, bool]] = SingleFlight()
         self.hits = 0
         self.misses = 0
         self.saved_usd = 0.0
@@ -153,16 +153,28 @@ class ResponseCache:
         entry = await backend.get(key)
         if entry is not None:
             return self._served(backend, entry.to_message(), start, on_text, on_served), True
-        message, shared = await self._flights.do(key, lambda: self._call_and_store(key, call))
-        if shared:
+        (message, stored), shared = await self._flights.do(
+            key, lambda: self._call_and_store(key, call)
+        )
+        if shared or stored:
             return self._served(backend, message, start, on_text, on_served), True
         return message, False
 
     async def _call_and_store(
         self, key: str, call: Callable[[], Awaitable[MessageResult]]
-    ) -> MessageResult:
+    ) -> tuple[MessageResult, bool]:
+        """Call and store, as the one request in flight for ``key``.
+
+        Returns ``(message, True)`` without calling when the entry appeared in the
+        meantime: a request that missed just before an identical call stored its
+        answer, and reached single-flight just after that call ended, must not
+        pay for the same answer twice (checked again here, as the flight's leader).
+        """
         backend = self.backend
         assert backend is not None
+        entry = await backend.get(key)
+        if entry is not None:
+            return entry.to_message(), True
         self.misses += 1
         backend.record(hit=False)
         message = await call()
@@ -171,7 +183,7 @@ class ResponseCache:
             # not throw it away (the write is a short thread hop either way).
             with trio.CancelScope(shield=True):
                 await backend.set(key, CachedResponse.from_message(message, self._clock()))
-        return message
+        return message, False
 
     def _served(
         self,

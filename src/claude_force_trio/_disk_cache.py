@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,10 +38,10 @@ from ._cache import (
     CachedResponse,
     CacheStats,
     Clock,
-    Tally,
     default_clock,
     expired,
 )
+from ._threaded_store import ThreadedStore
 
 __all__ = ["READ_TIMEOUT_S", "DiskCache", "default_cache_dir"]
 
@@ -72,7 +72,7 @@ class _NoPickleDisk(diskcache.Disk):  # type: ignore[misc]
         return super().fetch(mode, filename, value, read)
 
 
-class DiskCache:
+class DiskCache(ThreadedStore):
     """Cached responses in a directory (see the module docstring for the design).
 
     Args:
@@ -98,9 +98,7 @@ class DiskCache:
         self.directory = Path(directory)
         self.ttl_s = ttl_s
         self._clock = clock
-        self._max_threads = max_threads
-        self._limiter: trio.CapacityLimiter | None = None
-        self._tally = Tally()
+        super().__init__(max_threads=max_threads)
         settings: dict[str, Any] = {
             "eviction_policy": "least-recently-used",
             "size_limit": size_limit_bytes,
@@ -129,11 +127,6 @@ class DiskCache:
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r})"
-
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._limiter is None:
-            self._limiter = trio.CapacityLimiter(self._max_threads)
-        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -209,31 +202,14 @@ class DiskCache:
         deltas = dict(deltas)
         deltas["expired"] = deltas.get("expired", 0) + gone
         deltas["evictions"] = deltas.get("evictions", 0) + max(0, evicted)
-        self._add_counts(deltas)
+        self._persist_counts(deltas)
 
-    def _add_counts(self, deltas: Mapping[str, int]) -> None:
+    def _persist_counts(self, deltas: Mapping[str, int]) -> None:
         counters = self._counters
         with counters.transact(retry=True):
             for name, amount in deltas.items():
                 if amount:
                     counters.incr(name, amount, default=0, retry=True)
-
-    def record(self, *, hit: bool, saved_usd: float = 0.0) -> None:
-        """Count one lookup in memory; it is persisted with the next write or flush."""
-        self._tally.add("hits" if hit else "misses")
-        if saved_usd:
-            self._tally.add("saved_nanousd", round(saved_usd * 1e9))
-
-    async def flush(self) -> None:
-        """Persist the counts recorded so far."""
-        deltas = self._tally.take()
-        if not deltas:
-            return
-        try:
-            await self._in_thread(self._add_counts, deltas)
-        except Exception as exc:
-            self._tally.give_back(deltas)
-            log.warning("cache: could not save statistics: %s", exc)
 
     # -- management ---------------------------------------------------------------------
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import trio
 
-from ._cache import COUNTERS, CachedResponse, CacheStats, Clock, Tally, default_clock, expired
+from ._cache import COUNTERS, CachedResponse, CacheStats, Clock, default_clock, expired
 from ._errors import ConfigError
+from ._threaded_store import ThreadedStore
 
 __all__ = ["RedisCache"]
 
@@ -40,7 +41,7 @@ T = TypeVar("T")
 _INSTALL = "the redis cache backend needs redis-py: pip install 'claude-force-trio[redis]'"
 
 
-class RedisCache:
+class RedisCache(ThreadedStore):
     """Cached responses in Redis. Create it with :meth:`open`.
 
     Args:
@@ -66,9 +67,7 @@ class RedisCache:
         self.ttl_s = ttl_s
         self._clock = clock
         self.prefix = prefix
-        self._max_threads = max_threads
-        self._limiter: trio.CapacityLimiter | None = None
-        self._tally = Tally()
+        super().__init__(max_threads=max_threads)
 
     @classmethod
     async def open(cls, url: str, **kwargs: Any) -> RedisCache:
@@ -103,15 +102,10 @@ class RedisCache:
     def _stats_key(self) -> str:
         return f"{self.prefix}:stats"
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._limiter is None:
-            self._limiter = trio.CapacityLimiter(self._max_threads)
-        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
-
     async def get(self, key: str) -> CachedResponse | None:
         """The live entry for ``key``; ``None`` when missing, expired or corrupt (then deleted)."""
         try:
-            data = await self._run(self._redis.get, self._key(key))
+            data = await self._in_thread(self._redis.get, self._key(key))
         except Exception as exc:  # a server that fails is a cache that misses
             log.warning("cache: redis read failed: %s", exc)
             return None
@@ -132,7 +126,7 @@ class RedisCache:
     async def _delete_if_same(self, key: str, data: bytes) -> None:
         # Only if unchanged: another machine may have just stored a good entry.
         try:
-            await self._run(self._delete_if_same_sync, self._key(key), data)
+            await self._in_thread(self._delete_if_same_sync, self._key(key), data)
         except Exception as exc:
             log.warning("cache: could not remove entry %s…: %s", key[:12], exc)
 
@@ -150,7 +144,7 @@ class RedisCache:
         deltas = self._tally.take()
         ttl = max(1, round(self.ttl_s)) if self.ttl_s is not None else None
         try:
-            await self._run(self._write_sync, self._key(key), data, ttl, deltas)
+            await self._in_thread(self._write_sync, self._key(key), data, ttl, deltas)
         except Exception as exc:
             self._tally.give_back(deltas)
             log.warning("cache: could not store entry %s…: %s", key[:12], exc)
@@ -165,27 +159,13 @@ class RedisCache:
             pipe.hincrby(self._stats_key, counter, amount)
         pipe.execute()
 
-    def record(self, *, hit: bool, saved_usd: float = 0.0) -> None:
-        """Count one lookup in memory; it is persisted with the next write or flush."""
-        self._tally.add("hits" if hit else "misses")
-        if saved_usd:
-            self._tally.add("saved_nanousd", round(saved_usd * 1e9))
-
-    async def flush(self) -> None:
-        """Persist the counts recorded so far."""
-        deltas = self._tally.take()
-        if not deltas:
-            return
-        try:
-            await self._run(self._write_sync, None, b"", None, deltas)
-        except Exception as exc:
-            self._tally.give_back(deltas)
-            log.warning("cache: could not save statistics: %s", exc)
+    def _persist_counts(self, deltas: Mapping[str, int]) -> None:
+        self._write_sync(None, b"", None, deltas)
 
     async def statistics(self) -> CacheStats:
         """Flush, then count entries and bytes (SCAN over our prefix) and read the counters."""
         await self.flush()
-        return await self._run(self._statistics_sync)
+        return await self._in_thread(self._statistics_sync)
 
     def _scan(self) -> list[bytes]:
         return list(self._redis.scan_iter(match=f"{self.prefix}:r:*", count=1000))
@@ -216,7 +196,7 @@ class RedisCache:
     async def clear(self) -> int:
         """Delete every entry under our prefix and the counters; return how many entries went."""
         self._tally.take()
-        return await self._run(self._clear_sync)
+        return await self._in_thread(self._clear_sync)
 
     def _clear_sync(self) -> int:
         names = self._scan()
@@ -229,4 +209,4 @@ class RedisCache:
     async def aclose(self) -> None:
         """Flush the counters and close the connection pool."""
         await self.flush()
-        await self._run(functools.partial(self._redis.close))
+        await self._in_thread(functools.partial(self._redis.close))
