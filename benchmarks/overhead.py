@@ -36,7 +36,7 @@ from _common import markdown_table, median_us, now_ns, simulator_process
 
 from claude_force_trio._client import MessagesClient
 
-KEY = "sk-ant-bench-not-a-secret"
+KEY = "fake-key-bench-not-a-secret"
 BODY: dict[str, Any] = {
     "model": "claude-sonnet-4-6",
     "max_tokens": 64,

@@ -43,7 +43,7 @@ from claude_force_trio._config import AgentConfig, Config
 from claude_force_trio._engine import open_engine
 from claude_force_trio.simulator import SimulatorConfig, run_simulator_in_thread
 
-KEY = "sk-ant-bench-not-a-secret"
+KEY = "fake-key-bench-not-a-secret"
 MODEL = "claude-sonnet-4-5"
 TARGET_RATE = 0.95
 TARGET_429 = 0.01

@@ -33,7 +33,7 @@ from claude_force_trio._errors import (
 from claude_force_trio._types import Usage
 from claude_force_trio.simulator import Fault, Simulator, open_simulator
 
-KEY = "sk-ant-test-SECRET-0123456789abcdef"
+KEY = "fake-key-test-SECRET-0123456789abcdef"
 BODY: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
     "max_tokens": 64,
@@ -619,7 +619,7 @@ async def test_count_tokens_errors() -> None:
 
 # -- loopback against the simulator --------------------------------------------------------
 
-SIM_KEY = "sk-ant-sim-SECRET-fedcba9876543210"
+SIM_KEY = "fake-key-sim-SECRET-fedcba9876543210"
 SIM_BODY: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
     "max_tokens": 200,
@@ -685,7 +685,7 @@ async def test_loopback_count_tokens(sim: Simulator) -> None:
 
 async def test_loopback_401_never_leaks_key(sim: Simulator) -> None:
     """A wrong key gives AuthenticationError, and no chain text holds either key."""
-    wrong = "sk-ant-wrong-SECRET-000111222333"
+    wrong = "fake-key-wrong-SECRET-000111222333"
     for auth in ("x-api-key", "bearer"):
         async with sim_client(sim, api_key=wrong, auth=auth) as client:
             with pytest.raises(AuthenticationError) as info:

@@ -26,7 +26,7 @@ from claude_force_trio.simulator import (
 
 from .openapi_schema import require_spec, validate
 
-KEY = "sk-ant-test-SECRET-0123456789abcdef"
+KEY = "fake-key-test-SECRET-0123456789abcdef"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 BODY: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
@@ -303,7 +303,7 @@ async def test_auth_missing_and_wrong_key_never_echoed() -> None:
     ):
         version = {"anthropic-version": "2023-06-01"}
         assert_error(await post(client, BODY, headers=version), 401, "authentication_error")
-        wrong = "sk-ant-WRONG-key-9999"
+        wrong = "fake-key-WRONG-key-9999"
         for auth in ({"x-api-key": wrong}, {"authorization": f"Bearer {wrong}"}):
             response = await post(client, BODY, headers={**version, **auth})
             assert_error(response, 401, "authentication_error")
