@@ -40,7 +40,9 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "Globals",
+    "JsonOption",
     "app",
+    "command_group",
     "fail",
     "handles_errors",
     "open_metrics",
@@ -69,6 +71,20 @@ app = typer.Typer(
     # A traceback's locals could hold request headers; never print them.
     pretty_exceptions_show_locals=False,
 )
+
+
+#: The ``--json`` flag every listing and running command takes.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def command_group(help: str) -> typer.Typer:
+    """A sub-command group (``cft agents``, ``cft cache``…) styled like the root app."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
 
 def state_dir() -> Path:

@@ -13,21 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from . import _console
-from ._app import Globals, handles_errors, unknown_name
+from ._app import Globals, JsonOption, command_group, handles_errors, unknown_name
 
 if TYPE_CHECKING:
     from .._config import AgentConfig, Config
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="List and inspect agents.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+app = command_group("List and inspect agents.")
 
 
 def _summary(agent: AgentConfig) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from . import _console
-from ._app import Globals, handles_errors, run_trio, state_dir
+from ._app import Globals, JsonOption, command_group, handles_errors, run_trio, state_dir
 
 if TYPE_CHECKING:
     from .._cache import CacheStats
@@ -23,14 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Inspect or empty the response cache.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+app = command_group("Inspect or empty the response cache.")
 
 
 def _cache_config(ctx: typer.Context) -> CacheConfig:

@@ -24,16 +24,11 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import Globals, handles_errors
+from ._app import Globals, command_group, handles_errors
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Validate or migrate claude.json.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = command_group("Validate or migrate claude.json.")
 
 
 @app.command("validate")

@@ -13,21 +13,14 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import handles_errors, run_trio, state_dir
+from ._app import JsonOption, command_group, handles_errors, run_trio, state_dir
 
 if TYPE_CHECKING:
     from .._memory import MemoryStats
 
 __all__ = ["app", "memory_path"]
 
-app = typer.Typer(
-    help="Inspect or clear the agents' memory of past successes.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+app = command_group("Inspect or clear the agents' memory of past successes.")
 
 
 def memory_path() -> Path:

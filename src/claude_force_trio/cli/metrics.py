@@ -16,21 +16,14 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import handles_errors, state_dir
+from ._app import JsonOption, command_group, handles_errors, state_dir
 
 if TYPE_CHECKING:
     from .._aggregate import Summary
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Summarise recorded calls: latency, success, tokens, cost, savings, anomalies.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+app = command_group("Summarise recorded calls: latency, success, tokens, cost, savings, anomalies.")
 HoursOption = Annotated[
     float | None,
     typer.Option("--hours", min=0.0, help="Only the last H hours (default: all history)."),

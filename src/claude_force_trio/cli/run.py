@@ -20,6 +20,7 @@ from . import _console
 from ._app import (
     EXIT_FAILED,
     Globals,
+    JsonOption,
     handles_errors,
     open_cli_engine,
     run_trio,
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from .._results import StepResult
 
 __all__ = ["Job", "read_jobs", "run", "run_many"]
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 NoCacheOption = Annotated[
     bool,
     typer.Option("--no-cache", help="Neither read nor write the response cache."),

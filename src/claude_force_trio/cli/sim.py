@@ -20,16 +20,11 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import handles_errors, run_trio, simulator_config
+from ._app import command_group, handles_errors, run_trio, simulator_config
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="The offline Messages API simulator.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = command_group("The offline Messages API simulator.")
 
 
 @app.command("serve")

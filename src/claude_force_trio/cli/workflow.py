@@ -22,6 +22,8 @@ from ._app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     Globals,
+    JsonOption,
+    command_group,
     handles_errors,
     open_cli_engine,
     run_trio,
@@ -37,14 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="List, inspect and run workflows.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+app = command_group("List, inspect and run workflows.")
 
 
 def _workflow(config: Config, name: str) -> WorkflowConfig:
