@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from ._backend import API_URL, Backend, resolve_backend
+from ._backend import resolve_backend
 from ._config import Config, load_config
 from ._engine import open_engine
 from ._results import StepResult, WorkflowResult
@@ -107,14 +107,9 @@ class AgentOrchestrator:
         self.config_path = Path(config_path)
         self.config: Config = load_config(self.config_path)
         key = api_key or anthropic_api_key
-        if simulate:
-            self._backend = Backend.simulator()
-        elif key:
-            base = os.environ.get("ANTHROPIC_BASE_URL") or API_URL
-            api = self.config.api
-            self._backend = Backend.url(base, key, auth=api.auth, version=api.version)
-        else:
-            self._backend = resolve_backend(simulate, api=self.config.api)
+        # A key given here counts as if it were ANTHROPIC_API_KEY; the rules are resolve_backend's.
+        env = {**os.environ, "ANTHROPIC_API_KEY": key} if key else None
+        self._backend = resolve_backend(simulate, api=self.config.api, env=env)
 
     def __repr__(self) -> str:
         path, kind = str(self.config_path), self._backend.kind

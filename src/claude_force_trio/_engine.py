@@ -489,16 +489,6 @@ class Engine:
         return await run.execute(deadline, stop)
 
 
-def _embedded_simulator_config() -> SimulatorConfig:
-    """Demo latencies, unless ``CFT_SIM_LATENCY_SCALE`` says otherwise."""
-    from .simulator import config_from_env
-
-    try:
-        return config_from_env()
-    except ValueError as exc:
-        raise ConfigError("CFT_SIM_LATENCY_SCALE", str(exc).split(": ", 1)[1]) from None
-
-
 def _task_hash(body: Mapping[str, Any]) -> str:
     """sha256 of the user message: metrics can group repeats without storing the task."""
     messages = body.get("messages") or [{}]
@@ -549,11 +539,9 @@ async def open_engine(
     async with AsyncExitStack() as stack:
         base_url = backend.base_url
         if backend.kind == "simulator" and transport is None:
-            from .simulator import open_simulator
+            from .simulator import config_from_env, open_simulator
 
-            sim = await stack.enter_async_context(
-                open_simulator(simulator or _embedded_simulator_config())
-            )
+            sim = await stack.enter_async_context(open_simulator(simulator or config_from_env()))
             base_url = sim.url
         client = await stack.enter_async_context(
             MessagesClient(

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .._config import Config
     from .._engine import Engine
     from .._metrics import MetricsRecorder
-    from ..simulator import SimulatorConfig
 
 __all__ = [
     "EXIT_CONFIG",
@@ -47,7 +46,6 @@ __all__ = [
     "handles_errors",
     "open_metrics",
     "run_trio",
-    "simulator_config",
     "state_dir",
     "unknown_name",
 ]
@@ -117,8 +115,8 @@ async def open_metrics() -> AsyncIterator[MetricsRecorder]:
 async def open_cli_engine(
     config: Config, backend: Backend, *, no_cache: bool, max_concurrency: int | None = None
 ) -> AsyncIterator[Engine]:
-    """The engine every running command uses: simulator settings from the environment,
-    ``--no-cache`` honoured, and every finished call recorded for ``cft metrics``."""
+    """The engine every running command uses: ``--no-cache`` honoured, and every finished
+    call recorded for ``cft metrics`` (the embedded simulator reads ``CFT_SIM_LATENCY_SCALE``)."""
     from .._engine import open_engine
 
     async with (
@@ -127,26 +125,11 @@ async def open_cli_engine(
             config,
             backend=backend,
             max_concurrency=max_concurrency,
-            simulator=simulator_config(),
             cache=not no_cache,
             hooks=[recorder],
         ) as engine,
     ):
         yield engine
-
-
-def simulator_config() -> SimulatorConfig:
-    """Settings for a simulator the CLI starts (``CFT_SIM_LATENCY_SCALE`` scales latency).
-
-    Raises:
-        ConfigError: the value is not a number ≥ 0.
-    """
-    from ..simulator import config_from_env
-
-    try:
-        return config_from_env()
-    except ValueError as exc:
-        raise ConfigError("CFT_SIM_LATENCY_SCALE", str(exc).split(": ", 1)[1]) from None
 
 
 def unknown_name(

@@ -20,7 +20,7 @@ import typer
 
 from .._errors import ConfigError
 from . import _console
-from ._app import command_group, handles_errors, run_trio, simulator_config
+from ._app import command_group, handles_errors, run_trio
 
 __all__ = ["app"]
 
@@ -70,7 +70,9 @@ def serve(
     if tokens_per_s is not None:
         settings["tokens_per_s"] = tokens_per_s
     # CFT_SIM_LATENCY_SCALE applies here too, so a demo (or a test) can speed it up.
-    base = simulator_config()
+    from ..simulator import config_from_env
+
+    base = config_from_env()
     try:
         config = dataclasses.replace(base, **settings)  # type: ignore[arg-type]
     except ValueError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._errors import ConfigError
 from ._faults import FaultPlan
 
 __all__ = ["LatencyFn", "RequestRecord", "SimulatorConfig", "SimulatorStats", "config_from_env"]
@@ -84,7 +85,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> SimulatorConfig
     every latency. One reader for the engine and the CLI alike.
 
     Raises:
-        ValueError: the value is not a finite number ≥ 0 (the message names the variable).
+        ConfigError: the value is not a finite number ≥ 0 (named after the variable).
     """
     raw = (os.environ if environ is None else environ).get("CFT_SIM_LATENCY_SCALE", "").strip()
     if not raw:
@@ -92,7 +93,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> SimulatorConfig
     try:
         return SimulatorConfig(latency_scale=float(raw))
     except ValueError:
-        raise ValueError(f"CFT_SIM_LATENCY_SCALE: expected a number ≥ 0, got {raw!r}") from None
+        raise ConfigError("CFT_SIM_LATENCY_SCALE", f"expected a number ≥ 0, got {raw!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
