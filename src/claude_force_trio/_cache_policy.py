@@ -150,25 +150,24 @@ class ResponseCache:
             return await call(), False
         key = cache_key(body)
         start = trio.current_time()
-        entry = await backend.get(key)
-        if entry is not None:
-            return self._served(backend, entry.to_message(), start, on_text, on_served), True
         (message, stored), shared = await self._flights.do(
-            key, lambda: self._call_and_store(key, call)
+            key, lambda: self._lookup_or_call(key, call)
         )
         if shared or stored:
             return self._served(backend, message, start, on_text, on_served), True
         return message, False
 
-    async def _call_and_store(
+    async def _lookup_or_call(
         self, key: str, call: Callable[[], Awaitable[MessageResult]]
     ) -> tuple[MessageResult, bool]:
-        """Call and store, as the one request in flight for ``key``.
+        """As the one request in flight for ``key``: the stored answer, else call and store.
 
-        Returns ``(message, True)`` without calling when the entry appeared in the
-        meantime: a request that missed just before an identical call stored its
-        answer, and reached single-flight just after that call ended, must not
-        pay for the same answer twice (checked again here, as the flight's leader).
+        The lookup happens inside the flight, not before it, so a request can never
+        miss just before an identical call stores its answer and then pay for the
+        same answer again; and concurrent identical lookups share one read.
+
+        Returns:
+            ``(message, True)`` for a stored answer, ``(message, False)`` for a live one.
         """
         backend = self.backend
         assert backend is not None
