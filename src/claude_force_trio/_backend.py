@@ -55,10 +55,17 @@ class Backend:
         return cls("simulator", None, _SIMULATOR_KEY, "x-api-key", "2023-06-01", notice)
 
     @classmethod
-    def url(cls, base_url: str, api_key: str | None = None, **kw: object) -> Backend:
+    def url(
+        cls,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        auth: AuthStyle = "x-api-key",
+        version: str = "2023-06-01",
+    ) -> Backend:
         """A server at ``base_url`` (a standalone ``cft sim serve``, a proxy, the API)."""
         kind: Literal["api", "base_url"] = "api" if base_url == API_URL else "base_url"
-        return cls(kind, base_url.rstrip("/"), api_key or _SIMULATOR_KEY, **kw)  # type: ignore[arg-type]
+        return cls(kind, base_url.rstrip("/"), api_key or _SIMULATOR_KEY, auth, version)
 
 
 def resolve_backend(

@@ -57,7 +57,7 @@ from ._ratelimit import AdaptiveLimiter
 from ._resilience import Resilience
 from ._results import StepResult, WorkflowResult
 from ._retry import RetryDetails, RetryPolicy
-from ._scheduler import WorkflowRun, _now, _Progress
+from ._scheduler import StepProgress, WorkflowRun, now
 from ._types import MessageResult
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class Engine:
 
     async def _execute(
         self,
-        progress: _Progress,
+        progress: StepProgress,
         body: dict[str, Any],
         *,
         run_id: str,
@@ -225,7 +225,7 @@ class Engine:
 
         def start(at: float) -> None:
             progress.started = at
-            progress.started_at = _now()
+            progress.started_at = now()
             if on_start is not None:
                 on_start(progress.step_id)
             self._emit(StepStarted(run_id, progress.step_id, progress.agent, model, at), hooks)
@@ -283,7 +283,7 @@ class Engine:
             attempts=progress.attempts,
             model=message.model or model,
             started_at=progress.started_at,
-            finished_at=_now(),
+            finished_at=now(),
             elapsed_s=finished - progress.started,
             usage=message.usage,
             cost_usd=cost_usd(message.usage, message.model or model),
@@ -386,7 +386,7 @@ class Engine:
         body = self._prepare(
             config, text, model=model, max_tokens=max_tokens, temperature=temperature
         )
-        progress = _Progress(agent, agent, model=str(body["model"]))
+        progress = StepProgress(agent, agent, model=str(body["model"]))
         return await self._execute(
             progress,
             body,
@@ -411,11 +411,13 @@ class Engine:
             config = self._agent(agent, f"jobs[{index}].agent")
             text, memory_task = await self._user_text(agent, task)
             body = self._prepare(config, text)
-            prepared.append((_Progress(agent, agent, model=str(body["model"])), body, memory_task))
+            prepared.append(
+                (StepProgress(agent, agent, model=str(body["model"])), body, memory_task)
+            )
         results: list[StepResult | None] = [None] * len(prepared)
         timeout = self._step_timeout(None, None)
 
-        async def one(index: int, progress: _Progress, body: dict[str, Any], key: str) -> None:
+        async def one(index: int, progress: StepProgress, body: dict[str, Any], key: str) -> None:
             results[index] = await self._execute(
                 progress,
                 body,

@@ -35,15 +35,15 @@ from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["WorkflowRun", "cancel_when_set"]
+__all__ = ["StepProgress", "WorkflowRun", "cancel_when_set", "now"]
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
 @dataclass(slots=True)
-class _Progress:
+class StepProgress:
     """What a step has done so far, so a cancelled step can still be reported."""
 
     step_id: str
@@ -64,7 +64,7 @@ class _Progress:
             attempts=self.attempts,
             model=self.model,
             started_at=self.started_at,
-            finished_at=_now() if self.started_at else None,
+            finished_at=now() if self.started_at else None,
             elapsed_s=elapsed,
         )
 
@@ -162,7 +162,7 @@ class WorkflowRun:
 
     async def _run_step(self, step_id: str, *, launch_dependents: bool = True) -> None:
         step = self.graph.steps[step_id]
-        progress = _Progress(step_id, step.agent)
+        progress = StepProgress(step_id, step.agent)
         try:
             result = await self._execute_step(step, progress)
         except trio.Cancelled:
@@ -187,7 +187,7 @@ class WorkflowRun:
                 ):
                     self._launch(dependent)
 
-    async def _execute_step(self, step: StepConfig, progress: _Progress) -> StepResult:
+    async def _execute_step(self, step: StepConfig, progress: StepProgress) -> StepResult:
         engine = self.engine
         try:
             agent = engine._agent(step.agent, f"{step.path}.agent")
