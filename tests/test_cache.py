@@ -261,7 +261,7 @@ async def test_disk_stats_survive_reopen(tmp_path: Path, clock: FakeClock) -> No
 async def test_disk_size_cap_evicts_least_recently_used(tmp_path: Path, clock: FakeClock) -> None:
     """Over the size cap, the least recently *used* entry goes, and it is counted."""
     cache = await DiskCache.open(tmp_path, size_limit_bytes=200_000, clock=clock)
-    big = "x" * 40_000  # stored as value files, so sizes are exact
+    big = "x" * 40_000  # inline in SQLite: the file's pages are the size
     for name in "ABCD":
         await cache.set(name * 64, entry(big + name))
     assert await cache.get("A" * 64) is not None  # A is now the most recently used
@@ -283,15 +283,12 @@ def _garble_value(cache_dir: Path, key: str) -> None:
     _sql(cache_dir, "UPDATE Cache SET value = ? WHERE key = ?", b"\x00\x13garbage{", key)
 
 
-def _truncate_file(cache_dir: Path, key: str) -> None:
-    ((name,),) = _sql(cache_dir, "SELECT filename FROM Cache WHERE key = ?", key)
-    path = cache_dir / "responses" / name
-    path.write_bytes(path.read_bytes()[:1000])
+def _truncate_value(cache_dir: Path, key: str) -> None:
+    _sql(cache_dir, "UPDATE Cache SET value = substr(value, 1, 1000) WHERE key = ?", key)
 
 
-def _delete_file(cache_dir: Path, key: str) -> None:
-    ((name,),) = _sql(cache_dir, "SELECT filename FROM Cache WHERE key = ?", key)
-    (cache_dir / "responses" / name).unlink()
+def _drop_value(cache_dir: Path, key: str) -> None:
+    _sql(cache_dir, "UPDATE Cache SET value = NULL WHERE key = ?", key)
 
 
 def _plant_pickle(cache_dir: Path, key: str) -> None:
@@ -307,12 +304,12 @@ def _other_key(cache_dir: Path, key: str) -> None:
     ("damage", "size"),
     [
         (_garble_value, 100),
-        (_truncate_file, 50_000),
-        (_delete_file, 50_000),
+        (_truncate_value, 50_000),
+        (_drop_value, 50_000),
         (_plant_pickle, 100),
         (_other_key, 100),
     ],
-    ids=["garbled-sqlite-value", "truncated-file", "missing-file", "pickle", "wrong-key"],
+    ids=["garbled-sqlite-value", "truncated-value", "missing-value", "pickle", "wrong-key"],
 )
 async def test_disk_corrupt_entry_is_miss_and_removed(
     tmp_path: Path, clock: FakeClock, damage: Callable[[Path, str], None], size: int

@@ -7,14 +7,18 @@ holds more than one line at a time.
 
 A line that is not valid JSON, not an object, or lacks a usable ``ts``,
 ``agent`` or ``latency_ms`` is skipped and counted in ``malformed`` — a
-half-written or hand-edited file never stops ``cft metrics``. Anomaly detection,
-which reads the same records twice, is in :mod:`._anomalies`.
+half-written or hand-edited file never stops ``cft metrics``. A line an older
+writer glued onto a torn one (``{"ts":…torn{"ts":…}``) still yields its whole
+record: the torn part counts as malformed. Blank lines are skipped. Only
+regular files are read (a planted FIFO would block the reader). Anomaly
+detection, which reads the same records twice, is in :mod:`._anomalies`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +27,7 @@ from typing import Any
 
 from ._metrics import metrics_files
 from ._quantiles import Quantiles
+from ._quarantine import open_regular
 
 __all__ = [
     "GroupStats",
@@ -44,6 +49,8 @@ class ReadStats:
 
 
 _NUMBER = (int, float)
+#: How every line the recorder writes starts (``FIELDS`` order, compact JSON).
+_RECORD_START = b'{"ts":'
 
 
 def _number(value: Any) -> float | None:
@@ -112,29 +119,35 @@ def read_records(
         stats: filled in as the files are read.
     """
     stats = stats if stats is not None else ReadStats()
-    loads = json.loads
     for path in metrics_files(directory):
         try:
             if since is not None and path.stat().st_mtime < since.timestamp():
                 continue  # appended in time order: nothing in it is recent enough
-            handle = path.open("rb")
+            handle = os.fdopen(open_regular(path, os.O_RDONLY), "rb")
         except OSError:
             continue
         stats.files.append(str(path))
         with handle:
             for line in handle:
+                if line.isspace():
+                    continue
                 stats.lines += 1
-                try:
-                    record = _normalize(loads(line))
-                except ValueError:  # bad JSON or bad UTF-8
-                    record = None
-                except RecursionError:  # absurdly nested JSON
-                    record = None
+                record = _parse(line)
                 if record is None:
-                    stats.malformed += 1
-                elif since is None or record["ts"] >= since:
+                    glued = line.rfind(_RECORD_START, 1)
+                    record = _parse(line[glued:]) if glued > 0 else None
+                    stats.malformed += 1  # the torn line, whether or not a record follows it
+                if record is not None and (since is None or record["ts"] >= since):
                     stats.records += 1
                     yield record
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The normalised record in ``line``, or ``None`` when it is unusable."""
+    try:
+        return _normalize(json.loads(line))
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurdly nested
+        return None
 
 
 class GroupStats:

@@ -204,6 +204,8 @@ class CacheStats:
     evictions: int
     expired: int
     saved_usd: float
+    #: Rows dropped because they named a file outside the store (planted, or legacy).
+    foreign_rows: int = 0
 
     @property
     def hit_rate(self) -> float | None:
@@ -224,11 +226,12 @@ class CacheStats:
             "evictions": self.evictions,
             "expired": self.expired,
             "saved_usd": round(self.saved_usd, 9),
+            "foreign_rows": self.foreign_rows,
         }
 
 
 #: Stats counter names, as persisted by both backends.
-COUNTERS = ("hits", "misses", "evictions", "expired", "saved_nanousd")
+COUNTERS = ("hits", "misses", "evictions", "expired", "saved_nanousd", "foreign_rows")
 
 
 @dataclass(slots=True)

@@ -15,20 +15,28 @@ a writer can wait on locks for as long as another process holds one.
 Layout under the directory: ``responses/`` (the entries: LRU eviction at
 ``size_limit``, one entry per write, so the cap may be overshot by one entry
 while entries of very different sizes churn; diskcache ``expire`` = the TTL)
-and ``stats/`` (the counters, never evicted). Values are JSON bytes; a custom
+and ``stats/`` (the counters, never evicted). Values are JSON bytes; the
 ``Disk`` refuses pickled values outright, so a planted pickle in a shared
 directory is a corrupt entry, not code we run. Several processes may share the
 directory: SQLite (WAL) serialises them, every entry is written in one
 transaction, and each read checks the key stored inside the entry.
+
+**A shared directory is untrusted** (:mod:`._disk_store`): entries live inline
+in SQLite, so a row naming a side file is foreign — dropped without reading or
+deleting that file, counted (``foreign_rows`` in ``cft cache stats``) and logged
+once per process; the file's own settings never reach the cache object; and a
+damaged ``cache.db`` (responses or counters) is moved aside and started afresh
+with one warning, when opening or when SQLite reports corruption later.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import diskcache
 import trio
@@ -41,19 +49,30 @@ from ._cache import (
     default_clock,
     expired,
 )
+from ._disk_store import DiskStore, ForeignRow, ForeignRowCount, GuardedCache
+from ._errors import ConfigError
+from ._quarantine import is_damage, reason
 from ._threaded_store import ThreadedStore
 
 __all__ = ["READ_TIMEOUT_S", "DiskCache", "default_cache_dir"]
 
 log = logging.getLogger("claude_force_trio.cache")
 
-T = TypeVar("T")
-
 #: SQLite busy timeout of the direct (event-loop) reads: the longest a hit can stall trio.
 READ_TIMEOUT_S = 0.05
 #: Busy timeout of writes, made in worker threads.
 WRITE_TIMEOUT_S = 30.0
 _NOT_READ = object()
+#: What opening may still raise after one damaged file was moved aside.
+_UNUSABLE = (
+    OSError,
+    sqlite3.Error,
+    diskcache.Timeout,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+)
 
 
 def default_cache_dir() -> Path:
@@ -63,13 +82,9 @@ def default_cache_dir() -> Path:
     return state_home() / "cache"
 
 
-class _NoPickleDisk(diskcache.Disk):  # type: ignore[misc]
-    """A diskcache ``Disk`` that refuses to unpickle: entries are JSON bytes only."""
-
-    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        if mode == diskcache.core.MODE_PICKLE:
-            raise ValueError("refusing a pickled cache value")
-        return super().fetch(mode, filename, value, read)
+def _as_count(value: Any) -> int:
+    """A stored counter as a non-negative int; garbage reads as 0."""
+    return value if type(value) is int and value >= 0 else 0
 
 
 class DiskCache(ThreadedStore):
@@ -82,6 +97,10 @@ class DiskCache(ThreadedStore):
         size_limit_bytes: the size cap; least recently *used* entries go first.
         clock: wall-clock seconds, for the TTL; tests pass a fake one.
         max_threads: how many writes may run in worker threads at once.
+
+    Raises:
+        ConfigError: the directory cannot be used at all (not writable, or a
+            damaged file there cannot be moved aside).
     """
 
     name = "disk"
@@ -98,22 +117,29 @@ class DiskCache(ThreadedStore):
         self.directory = Path(directory)
         self.ttl_s = ttl_s
         self._clock = clock
+        self._foreign = ForeignRowCount()
+        self._checked = False
         super().__init__(max_threads=max_threads)
-        settings: dict[str, Any] = {
-            "eviction_policy": "least-recently-used",
-            "size_limit": size_limit_bytes,
-            # diskcache culls up to cull_limit LRU entries per write once over the
-            # cap — 10 by default, which can throw out the entry just written. One
-            # per write keeps eviction exactly least-recently-used.
-            "cull_limit": 1,
-            "disk": _NoPickleDisk,
-        }
-        where = str(self.directory / "responses")
-        self._reader = diskcache.Cache(where, timeout=READ_TIMEOUT_S, **settings)
-        self._writer = diskcache.Cache(where, timeout=WRITE_TIMEOUT_S, **settings)
-        self._counters = diskcache.Cache(
-            str(self.directory / "stats"), timeout=WRITE_TIMEOUT_S, eviction_policy="none"
-        )
+        try:
+            self._responses = DiskStore(
+                self.directory / "responses",
+                timeouts={"reader": READ_TIMEOUT_S, "writer": WRITE_TIMEOUT_S},
+                on_foreign=self._foreign.add,
+                eviction_policy="least-recently-used",
+                size_limit=size_limit_bytes,
+                # diskcache culls up to cull_limit LRU entries per write once over the
+                # cap — 10 by default, which can throw out the entry just written. One
+                # per write keeps eviction exactly least-recently-used.
+                cull_limit=1,
+            )
+            self._stats = DiskStore(
+                self.directory / "stats",
+                timeouts={"writer": WRITE_TIMEOUT_S},
+                on_foreign=self._foreign.add,
+                eviction_policy="none",
+            )
+        except _UNUSABLE as exc:  # not writable, locked for 30 s, or damaged beyond moving aside
+            raise ConfigError(str(self.directory), f"cannot open the cache: {reason(exc)}") from exc
 
     @classmethod
     async def open(cls, directory: Path, **kwargs: Any) -> DiskCache:
@@ -128,22 +154,35 @@ class DiskCache(ThreadedStore):
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r})"
 
+    @property
+    def _writer(self) -> GuardedCache:
+        return self._responses["writer"]
+
     # -- reads ------------------------------------------------------------------------
 
     async def get(self, key: str) -> CachedResponse | None:
         """The live entry for ``key``; ``None`` when missing, expired or corrupt (then removed)."""
+        store = self._responses
+        generation = store.generation
         try:
             try:
-                data = self._reader.get(key)  # direct: tens of µs, bounded by READ_TIMEOUT_S
+                data = store["reader"].get(key)  # direct: tens of µs, bounded by READ_TIMEOUT_S
             except diskcache.Timeout:
-                data = await self._in_thread(functools.partial(self._writer.get, key, retry=True))
+                read = functools.partial(self._read_sync, key)
+                data = await self._in_thread(store.run, read)
             if data is None:
-                if key in self._reader:  # a row whose value file is gone
-                    await self._discard(key, "value file missing")
+                if key in store["reader"]:  # a row without a value
+                    await self._discard(key, "no value")
                 return None
             entry = CachedResponse.from_json(data, key)
+        except ForeignRow:  # counted and logged once when the row is dropped
+            await self._discard(key, None)
+            return None
         except Exception as exc:  # any unreadable entry is a miss, never an error
-            await self._discard(key, f"{type(exc).__name__}: {exc}")
+            if is_damage(exc):
+                await self._recover(store, exc, generation)
+            else:
+                await self._discard(key, reason(exc))
             return None
         if expired(entry, self.ttl_s, self._clock):
             self._tally.add("expired")
@@ -151,11 +190,25 @@ class DiskCache(ThreadedStore):
             return None
         return entry
 
-    async def _discard(self, key: str, reason: str | None) -> None:
-        if reason is not None:
-            log.warning("cache: removing unreadable entry %s… (%s)", key[:12], reason)
+    def _read_sync(self, key: str) -> Any:
+        return self._writer.get(key, retry=True)
+
+    async def _recover(self, store: DiskStore, exc: BaseException, generation: int) -> None:
         try:
-            await self._in_thread(self._discard_sync, key)
+            await self._in_thread(store.recover, reason(exc), generation)
+        except Exception as again:  # still only a miss; the next write or open tries again
+            log.warning("cache: could not move the damaged %s aside: %s", store.path, again)
+
+    async def _discard(self, key: str, why: str | None) -> None:
+        try:
+            if why is not None:
+                log.warning("cache: removing unreadable entry %s… (%s)", key[:12], why)
+                if not self._checked:
+                    # A sound file never hands back garbage or another key's entry: the
+                    # first time it does, check the whole file once (it may heal it).
+                    self._checked = True
+                    await self._in_thread(self._responses.check)
+            await self._in_thread(self._responses.run, functools.partial(self._discard_sync, key))
         except Exception as exc:  # the store itself is broken: still only a miss
             log.warning("cache: could not remove entry %s…: %s", key[:12], exc)
 
@@ -166,7 +219,7 @@ class DiskCache(ThreadedStore):
         with cache.transact(retry=True):
             try:
                 data = cache.get(key, default=_NOT_READ, retry=True)
-            except Exception:
+            except (ValueError, TypeError):  # a foreign or unreadable row: remove it
                 data = None
             if data is not _NOT_READ and data is not None:
                 try:
@@ -180,10 +233,16 @@ class DiskCache(ThreadedStore):
 
     # -- writes -----------------------------------------------------------------------
 
+    def _take_deltas(self) -> dict[str, int]:
+        foreign = self._foreign.take()
+        if foreign:
+            self._tally.add("foreign_rows", foreign)
+        return super()._take_deltas()
+
     async def set(self, key: str, entry: CachedResponse) -> None:
         """Store ``entry`` (one transaction, in a worker thread) and flush the counters."""
         data = entry.to_json(key)
-        deltas = self._tally.take()
+        deltas = self._take_deltas()
         try:
             await self._in_thread(self._store_sync, key, data, deltas)
         except Exception as exc:  # a cache that cannot write is a cache that misses
@@ -191,6 +250,13 @@ class DiskCache(ThreadedStore):
             log.warning("cache: could not store entry %s…: %s", key[:12], exc)
 
     def _store_sync(self, key: str, data: bytes, deltas: dict[str, int]) -> None:
+        gone, evicted = self._responses.run(functools.partial(self._write_entry, key, data))
+        deltas = dict(deltas)
+        deltas["expired"] = deltas.get("expired", 0) + gone
+        deltas["evictions"] = deltas.get("evictions", 0) + max(0, evicted)
+        self._persist_counts(deltas)
+
+    def _write_entry(self, key: str, data: bytes) -> tuple[int, int]:
         cache = self._writer
         with cache.transact(retry=True):
             gone = cache.expire(retry=True)
@@ -199,17 +265,21 @@ class DiskCache(ThreadedStore):
             # set() culls least-recently-used entries past size_limit in the same
             # transaction, so the count difference is exactly what it evicted.
             evicted = before + (0 if existed else 1) - len(cache)
-        deltas = dict(deltas)
-        deltas["expired"] = deltas.get("expired", 0) + gone
-        deltas["evictions"] = deltas.get("evictions", 0) + max(0, evicted)
-        self._persist_counts(deltas)
+        return int(gone), evicted
 
     def _persist_counts(self, deltas: Mapping[str, int]) -> None:
-        counters = self._counters
+        self._stats.run(functools.partial(self._add_counts, deltas))
+
+    def _add_counts(self, deltas: Mapping[str, int]) -> None:
+        counters = self._stats["writer"]
         with counters.transact(retry=True):
             for name, amount in deltas.items():
-                if amount:
+                if not amount:
+                    continue
+                try:
                     counters.incr(name, amount, default=0, retry=True)
+                except (TypeError, ValueError):  # a garbled or foreign counter row starts over
+                    counters.set(name, amount, retry=True)
 
     # -- management ---------------------------------------------------------------------
 
@@ -219,18 +289,39 @@ class DiskCache(ThreadedStore):
         return await self._in_thread(self._statistics_sync)
 
     def _statistics_sync(self) -> CacheStats:
-        counts = {name: int(self._counters.get(name, 0, retry=True)) for name in COUNTERS}
+        counts = self._stats.run(self._read_counts)
+        entries, size = self._responses.run(self._size)
         return CacheStats(
             backend=self.name,
             location=str(self.directory),
-            entries=len(self._writer),
-            size_bytes=int(self._writer.volume()),
+            entries=entries,
+            size_bytes=size,
             hits=counts["hits"],
             misses=counts["misses"],
             evictions=counts["evictions"],
             expired=counts["expired"],
             saved_usd=counts["saved_nanousd"] / 1e9,
+            # Rows dropped since the last flush (by this very snapshot, say) count too.
+            foreign_rows=counts["foreign_rows"] + self._foreign.peek(),
         )
+
+    def _read_counts(self) -> dict[str, int]:
+        counters = self._stats["writer"]
+        counts = {}
+        for name in COUNTERS:
+            try:
+                counts[name] = _as_count(counters.get(name, 0, retry=True))
+            except ValueError:  # a foreign or pickled row where a counter should be
+                counters.delete(name, retry=True)
+                counts[name] = 0
+        return counts
+
+    def _size(self) -> tuple[int, int]:
+        cache = self._writer
+        try:  # both read diskcache's own counters, which a planted file may garble
+            return _as_count(len(cache)), _as_count(cache.volume())
+        except (TypeError, ValueError):
+            return 0, 0
 
     async def clear(self) -> int:
         """Remove every entry and reset the counters; return how many entries were removed."""
@@ -238,8 +329,8 @@ class DiskCache(ThreadedStore):
         return await self._in_thread(self._clear_sync)
 
     def _clear_sync(self) -> int:
-        self._counters.clear(retry=True)
-        return int(self._writer.clear(retry=True))
+        self._stats.run(lambda: self._stats["writer"].clear(retry=True))
+        return int(self._responses.run(lambda: self._writer.clear(retry=True)))
 
     async def aclose(self) -> None:
         """Flush the counters and close the SQLite connections.
@@ -248,9 +339,9 @@ class DiskCache(ThreadedStore):
         thread and is closed here; a worker thread's closes when that thread ends.
         """
         await self.flush()
-        self._reader.close()
+        self._responses["reader"].close()
         await self._in_thread(self._close_sync)
 
     def _close_sync(self) -> None:
-        self._writer.close()
-        self._counters.close()
+        self._responses.close()
+        self._stats.close()

@@ -15,10 +15,17 @@ entries are evicted or the store is reopened.
 One row per (agent, task): recording the same task again replaces its output,
 so an exact match is always the latest answer and repeats do not crowd out
 other experience.
+
+A damaged file never stops a command (:mod:`._quarantine`): when the database
+cannot be opened, fails its first query, or SQLite reports corruption later,
+it is moved aside to ``memory.sqlite3.damaged-<UTC time>`` (still readable by
+``sqlite3`` for recovery), an empty one is started, one warning names both
+paths, and the operation is retried once on the fresh file.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections import OrderedDict
@@ -31,10 +38,24 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
+from ._errors import ConfigError
 from ._metrics import hash_task
+from ._quarantine import (
+    COMPANIONS,
+    Damaged,
+    Identity,
+    identity,
+    is_damage,
+    lenient_text,
+    quarantine,
+    reason,
+    unfit,
+)
 from ._types import Usage
 
 __all__ = ["LRUCache", "MemoryItem", "MemoryStats", "MemoryStore", "format_context", "open_memory"]
+
+log = logging.getLogger("claude_force_trio.memory")
 
 MEMORY_FILE = "memory.sqlite3"
 K = TypeVar("K", bound=Hashable)
@@ -50,6 +71,8 @@ CREATE TABLE IF NOT EXISTS memories (
 CREATE INDEX IF NOT EXISTS memories_recent ON memories (agent, created_at DESC);
 """
 _COLUMNS = "agent, task_hash, task, output, model, input_tokens, output_tokens, created_at"
+#: The first query: our schema is there and the table can be walked.
+_PROBE = (f"SELECT {_COLUMNS} FROM memories LIMIT 0", "SELECT COUNT(*) FROM memories")
 
 
 class LRUCache(Generic[K, V]):
@@ -152,6 +175,13 @@ def _item(row: tuple[Any, ...]) -> MemoryItem:
     )
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class MemoryStore:
     """Past successes of each agent, in SQLite, with an LRU of recent queries.
 
@@ -172,25 +202,80 @@ class MemoryStore:
         self._clock = clock
         self._limiter = trio.CapacityLimiter(1)
         self._db: sqlite3.Connection | None = None
+        self._opened = False  # _db has passed the first queries
+        self._identity: Identity | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         def call() -> R:
-            if self._db is None:
-                self._db = self._connect()
-            with self._db:  # one transaction: committed on success, rolled back on error
-                return fn(self._db)
+            try:
+                return self._call(fn)
+            except Exception as exc:
+                if not is_damage(exc, opening=not self._opened):
+                    raise
+                self._move_aside(reason(exc), expect=self._identity)
+            return self._call(fn)  # once more, on the fresh file
 
         return await trio.to_thread.run_sync(call, limiter=self._limiter)
 
+    def _call(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        db = self._db if self._opened else None
+        if db is None:
+            try:
+                db = self._connect()
+            except (OSError, sqlite3.Error) as exc:
+                if is_damage(exc, opening=True):
+                    raise
+                self._close()
+                # Not writable, not a folder, locked for 10 s: one clear line, not a traceback.
+                raise ConfigError(str(self.path), f"cannot open memory: {reason(exc)}") from exc
+            self._opened = True
+        with db:  # one transaction: committed on success, rolled back on error
+            return fn(db)
+
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        why = unfit(self.path)
+        if why is not None:
+            self._move_aside(why, expect=None)
+        self._identity = identity(self.path)  # what a failure below would move aside
         # check_same_thread=False: trio may pick a different worker thread each
         # time; the CapacityLimiter(1) guarantees one thread at a time.
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+        # A garbled byte in one row reads as U+FFFD instead of failing every query on it.
+        db.text_factory = lenient_text
+        self._db = db  # so that a failure below closes it only after moving the file
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        for query in _PROBE:
+            db.execute(query).fetchall()
+        self._identity = identity(self.path)
         return db
+
+    def _move_aside(self, why: str, *, expect: Identity | None) -> None:
+        """Rename the damaged file (unless another process did), then close the connection.
+
+        Raises:
+            ConfigError: the file cannot be renamed.
+        """
+        self.cache.clear()
+        try:
+            # Renamed before the connection closes: closing a moved database never
+            # checkpoints into, or deletes, the companions (its -wal stays with it).
+            target = quarantine(self.path, expect=expect)
+        except OSError as exc:
+            raise ConfigError(
+                str(self.path), f"damaged, and cannot be moved aside: {reason(exc)}"
+            ) from exc
+        finally:
+            self._close()
+        if target is not None:
+            log.warning(
+                "memory: %s was damaged (%s); moved it to %s and started an empty one",
+                self.path,
+                why,
+                target,
+            )
 
     async def record(
         self,
@@ -263,26 +348,34 @@ class MemoryStore:
             )
 
         items, agents, oldest, newest = await self._run(read)
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+        size = sum(_size(Path(f"{self.path}{suffix}")) for suffix in ("", *COMPANIONS))
         return MemoryStats(
             str(self.path), items, agents, size, oldest, newest, self.cache.hits, self.cache.misses
         )
 
     async def clear(self) -> int:
         """Forget everything; returns how many items were removed."""
-        removed: int = await self._run(lambda db: db.execute("DELETE FROM memories").rowcount)
+
+        def wipe(db: sqlite3.Connection) -> int:
+            removed: int = db.execute("DELETE FROM memories").rowcount
+            if db.execute("SELECT COUNT(*) FROM memories").fetchone() != (0,):
+                raise Damaged("rows survive deleting every row")  # a b-tree out of order
+            return removed
+
+        removed = await self._run(wipe)
         self.cache.clear()
         return removed
 
     async def aclose(self) -> None:
         """Close the connection (in a thread, after any running query)."""
 
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        await trio.to_thread.run_sync(self._close, limiter=self._limiter)
 
-        await trio.to_thread.run_sync(close, limiter=self._limiter)
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = None
+        self._opened = False
 
 
 @asynccontextmanager

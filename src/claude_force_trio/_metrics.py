@@ -11,6 +11,17 @@ interleave the bytes of two such writes, so no line is ever torn — this holds
 for any size, unlike the ``PIPE_BUF`` limit that applies to pipes. (NFS does not
 honour ``O_APPEND``; keep ``CFT_HOME`` on a local disk.)
 
+**A torn last line** (a process killed mid-write, a full disk) never swallows
+the next record: holding an exclusive ``flock`` on the file itself (so no other
+writer is half-way through a write), the writer reads the file's last byte and,
+if it is not a newline, starts its write with one.
+
+**Nothing is dropped on a failed write.** Lines stay in the buffer until a
+write succeeds (a full disk, ``EMFILE`` under a tight ``ulimit -n``); the next
+flush retries them, and so does :meth:`MetricsRecorder.close`. The buffer is
+bounded (:data:`MAX_BUFFERED` lines): past it the oldest are dropped, counted in
+:attr:`MetricsRecorder.dropped`, and one warning is logged.
+
 Rotation: when the file passes ``max_bytes`` it is renamed to
 ``executions.1.jsonl`` (older ones shift up, ``keep`` are kept) under an
 exclusive ``flock`` on ``executions.lock``, re-checking the size once the lock is
@@ -25,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,16 +56,30 @@ from ._events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from ._quarantine import foreign_kind, open_regular, quarantine
 
 try:  # POSIX only; elsewhere rotation is best effort without the lock.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FIELDS", "METRICS_FILE", "MetricsRecorder", "hash_task", "metrics_files"]
+__all__ = [
+    "FIELDS",
+    "MAX_BUFFERED",
+    "METRICS_FILE",
+    "MetricsRecorder",
+    "hash_task",
+    "metrics_files",
+]
+
+log = logging.getLogger("claude_force_trio.metrics")
 
 METRICS_FILE = "executions.jsonl"
 _LOCK_FILE = "executions.lock"
+#: Unwritten lines kept in memory at most; beyond it the oldest are dropped.
+MAX_BUFFERED = 10_000
+#: Read-write so the last byte can be checked for a torn line before appending.
+_APPEND = os.O_RDWR | os.O_APPEND | os.O_CREAT
 
 #: The keys of every line, in order (also the CSV columns of ``cft metrics export``).
 FIELDS = (
@@ -99,6 +126,30 @@ def metrics_files(directory: Path) -> list[Path]:
     return [*files, current] if current.exists() else files
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Append ``data``, after a newline if the file ends in a torn line.
+
+    Raises:
+        OSError: the write failed; its ``written`` attribute says how many bytes
+            of ``data`` made it.
+    """
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        data = b"\n" + data
+        lead = 1
+    else:
+        lead = 0
+    written = 0
+    try:
+        # A short write on a regular file means a full disk or a signal: go on
+        # from where it stopped (the tail may then interleave, the only torn case).
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    except OSError as exc:
+        exc.written = max(0, written - lead)  # type: ignore[attr-defined]
+        raise
+
+
 def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     table[key] = value
     table.move_to_end(key)
@@ -138,6 +189,13 @@ class MetricsRecorder:
         self.max_bytes = max_bytes
         self.keep = keep
         self._buffer: list[str] = []
+        self._lock = threading.Lock()  # the buffer is shared with aflush's worker thread
+        #: Lines dropped because the buffer was full while writes kept failing.
+        self.dropped = 0
+        self._failing = False
+        # Buffered lines at which a finished call triggers a flush; pushed back after a
+        # failed write, so a full disk is not retried on every single call.
+        self._next_try = flush_every
         self._workflows: OrderedDict[str, str] = OrderedDict()
         self._task_hashes: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         # Last cost of an uncached success per (agent, model, task): what a later
@@ -157,8 +215,8 @@ class MetricsRecorder:
             key = (event.run_id, event.step_id)
             _remember(self._task_hashes, key, getattr(event, "task_hash", None))
         elif isinstance(event, _FINISHED):
-            self._buffer.append(json.dumps(self.record(event), separators=(",", ":")) + "\n")
-            if len(self._buffer) >= self.flush_every:
+            self._add(json.dumps(self.record(event), separators=(",", ":")) + "\n")
+            if len(self._buffer) >= self._next_try:
                 self.flush()
         elif isinstance(event, WorkflowFinished):
             self._workflows.pop(event.run_id, None)
@@ -201,25 +259,91 @@ class MetricsRecorder:
             "task_hash": task_hash,
         }
 
+    @property
+    def pending(self) -> int:
+        """Lines buffered and not yet written."""
+        return len(self._buffer)
+
+    def _add(self, line: str) -> None:
+        with self._lock:
+            self._buffer.append(line)
+            excess = len(self._buffer) - MAX_BUFFERED
+            if excess > 0:
+                del self._buffer[:excess]
+                if not self.dropped:
+                    log.warning(
+                        "metrics: %d records could not be written to %s; dropping the oldest "
+                        "(counted in MetricsRecorder.dropped)",
+                        MAX_BUFFERED,
+                        self.path,
+                    )
+                self.dropped += excess
+
     def flush(self) -> None:
-        """Write the buffered lines now (one ``os.write``), rotating if the file grew too big."""
-        if not self._buffer:
-            return
-        data = "".join(self._buffer).encode("utf-8")
-        self._buffer.clear()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            written = os.write(fd, data)
-            # A short write on a regular file means a full disk or a signal; finish it
-            # rather than drop lines (the tail may then interleave, the only torn case).
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
+        """Write the buffered lines now (one ``os.write``), rotating if the file grew too big.
+
+        A failed write (full disk, no free descriptor…) keeps every unwritten line
+        for the next flush and logs one warning until a write succeeds again.
+        """
+        with self._lock:
+            if not self._buffer:
+                return
+            data = "".join(self._buffer).encode("utf-8")
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                size = self._append(data)
+            except OSError as exc:
+                self._keep_unwritten(data, getattr(exc, "written", 0), exc)
+                return
+            self._buffer.clear()
+            self._failing = False
+            self._next_try = self.flush_every
         if size > self.max_bytes:
-            self.rotate()
+            try:
+                self.rotate()
+            except OSError as exc:  # the lines are written; the next flush rotates
+                log.warning("metrics: could not rotate %s: %s", self.path, exc)
+
+    def _append(self, data: bytes) -> int:
+        """Append ``data`` in one write; the file's size after it."""
+        try:
+            fd = open_regular(self.path, _APPEND)
+        except OSError:
+            if not self._move_aside_foreign():
+                raise
+            fd = open_regular(self.path, _APPEND)
+        try:
+            if fcntl is not None:
+                # Another writer's append may be half-way: its last byte would look torn.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            _write_all(fd, data)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _move_aside_foreign(self) -> bool:
+        """Rename a planted symlink, FIFO or folder at :attr:`path`; True if one was moved."""
+        kind = foreign_kind(self.path)
+        if kind is None:
+            return False
+        target = quarantine(self.path, expect=None)
+        log.warning("metrics: %s was %s; moved it to %s", self.path, kind, target)
+        return True
+
+    def _keep_unwritten(self, data: bytes, written: int, exc: OSError) -> None:
+        """Drop the lines a failed write did finish; keep the rest for the next flush."""
+        whole = data.rfind(b"\n", 0, written) + 1  # bytes of complete lines written
+        done = data[:whole].count(b"\n")
+        del self._buffer[:done]
+        self._next_try = min(len(self._buffer) + self.flush_every, MAX_BUFFERED)
+        if not self._failing:
+            log.warning(
+                "metrics: could not write to %s (%s); keeping %d records for the next flush",
+                self.path,
+                exc,
+                len(self._buffer),
+            )
+        self._failing = True
 
     async def aflush(self) -> None:
         """:meth:`flush` in a worker thread."""
@@ -250,7 +374,10 @@ class MetricsRecorder:
             os.close(lock)  # closing the descriptor releases the flock
 
     def close(self) -> None:
-        """Flush what is buffered; the recorder may still be used afterwards."""
+        """Flush what is buffered (a last try for lines earlier writes could not land).
+
+        The recorder may still be used afterwards; lines still unwritten stay buffered.
+        """
         self.flush()
 
     def __enter__(self) -> MetricsRecorder:

@@ -46,9 +46,13 @@ class ThreadedStore:
         if saved_usd:
             self._tally.add("saved_nanousd", nano_usd(saved_usd))
 
+    def _take_deltas(self) -> dict[str, int]:
+        """The counts to persist now (reset in memory; give them back if persisting fails)."""
+        return self._tally.take()
+
     async def flush(self) -> None:
         """Persist the counts recorded so far (kept for the next flush if that fails)."""
-        deltas = self._tally.take()
+        deltas = self._take_deltas()
         if not deltas:
             return
         try:

@@ -74,6 +74,7 @@ def _rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("evictions", f"{doc['evictions']:,}"),
         ("expired", f"{doc['expired']:,}"),
         ("saved", f"${doc['saved_usd']:,.4f}"),
+        ("foreign rows dropped", f"{doc['foreign_rows']:,}"),
     ]
 
 
