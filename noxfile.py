@@ -67,6 +67,6 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against baselines measured in the same run."""
     session.install("-e", ".[test]")
-    scripts = session.posargs or ["overhead", "dag", "ratelimit", "cache", "metrics"]
+    scripts = session.posargs or ["overhead", "throughput", "dag", "ratelimit", "cache", "metrics"]
     for name in scripts:
         session.run("python", f"benchmarks/{name}.py")

@@ -19,12 +19,15 @@ from claude_force_trio._errors import (
     APITimeoutError,
     CFTError,
     CircuitOpenError,
+    LocalResourceError,
+    LocalTimeoutError,
     StreamError,
     status_error,
 )
-from claude_force_trio._events import BreakerStateChanged, Event
+from claude_force_trio._events import BreakerStateChanged, Event, StepRetrying
 
-from .engine_support import make_config
+from .engine_support import make_config, message
+from .test_resilience import HalfJitter
 
 KEY = ("http://api.test", "claude-sonnet-4-5")
 
@@ -69,10 +72,12 @@ def outcome(breaker: CircuitBreaker, error: CFTError | None = None) -> None:
         (status(400), False),
         (status(404), False),
         (APIResponseError("garbage"), False),
+        (LocalResourceError("EMFILE", errno=24), False),
+        (LocalTimeoutError("connect timed out on loopback"), False),
     ],
 )
 def test_health_failures(error: CFTError, health: bool) -> None:
-    """5xx, connection, timeout and stream errors are health failures; 4xx and 429 are not."""
+    """5xx, connection, timeout, stream errors are health failures; 4xx, 429, local ones not."""
     assert is_health_failure(error) is health
 
 
@@ -256,3 +261,57 @@ async def test_open_engine_breaker_fails_fast_without_sending(
         (("http://api.test", "claude-sonnet-4-5"), "closed", "open", 2.5)
     ]
     assert sent == [0.0, 1.5, 2.0]
+
+
+def emfile() -> LocalResourceError:
+    """What the client raises when a connect fails for want of file descriptors."""
+    return LocalResourceError("this machine is short of resources (EMFILE)", errno=24)
+
+
+async def test_local_failures_are_neutral(autojump_clock: trio.testing.MockClock) -> None:
+    """Local failures neither count nor reset: 4 × 503, 6 local, 1 × 503 opens at t=11."""
+    record = Recorder()
+    breaker = CircuitBreaker(KEY, CircuitBreakerConfig(5, 30.0, 1), on_state_change=record)
+    errors = [status(503)] * 4 + [emfile()] * 3 + [LocalTimeoutError("pool")] * 3
+    for error in errors:
+        outcome(breaker, error)
+        await trio.sleep(1.0)
+    stats = breaker.statistics()
+    assert (stats.state, stats.consecutive_failures, stats.failures) == ("closed", 4, 4)
+    outcome(breaker, status(503))
+    assert record.changes == [("closed", "open", 10.0)]
+
+
+async def test_engine_run_short_of_fds_never_opens_the_breaker(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Seven EMFILE connects in a row, then a reply: one success, breaker closed, exact times."""
+    sent: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(trio.current_time())
+        if len(sent) <= 7:
+            cause = OSError(24, "Too many open files")
+            raise httpx.ConnectError("all attempts to connect failed") from cause
+        return httpx.Response(200, json=message("done", "claude-sonnet-4-5"))
+
+    events: list[Event] = []
+    async with open_engine(
+        make_config(max_concurrency=8),
+        backend=Backend.url("http://api.test", "sk-test"),
+        transport=httpx.MockTransport(handler),
+        hooks=[events.append],
+        rng=HalfJitter(),
+    ) as engine:
+        result = await engine.run_agent("worker", "one")
+        breakers = engine.resilience.breakers.statistics()
+        limiter = engine.resilience.limiter.statistics()
+    assert (result.status, result.attempts) == ("succeeded", 8)  # past max_attempts=4
+    # Local backoff ceilings 0.5, 1, 2, 4, 8, 8, 8; the jitter source takes half of each.
+    assert sent == [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75, 15.75]
+    assert not [e for e in events if isinstance(e, BreakerStateChanged)]
+    (stats,) = breakers.values()
+    assert (stats.state, stats.failures, stats.consecutive_failures) == ("closed", 0, 0)
+    assert (limiter.local_failures, limiter.decreases, limiter.limit) == (7, 3, 2)
+    retries = [e for e in events if isinstance(e, StepRetrying)]
+    assert [e.error_type for e in retries] == ["LocalResourceError"] * 7

@@ -228,3 +228,27 @@ def test_limit_must_be_positive() -> None:
     """A limiter needs at least one slot."""
     with pytest.raises(ValueError, match="at least 1"):
         AdaptiveLimiter(0)
+
+
+async def test_local_failure_halves_once_per_burst_and_holds_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A local failure halves the limit like a 429 (once per burst) but sets no hold."""
+    changes: list[tuple[int, str]] = []
+    lim = limiter(16, changes)
+    burst = [await take(lim) for _ in range(4)]
+    for permit in burst:
+        lim.local_failure(permit)
+    lim.local_failure(await take(lim))
+    assert lim.limit == 4
+    start = trio.current_time()
+    await take(lim)  # no hold: admitted at once
+    assert trio.current_time() == start
+    stats = lim.statistics()
+    assert (stats.local_failures, stats.decreases, stats.rate_limited, stats.held_until) == (
+        5,
+        2,
+        0,
+        None,
+    )
+    assert changes == [(8, "local resources exhausted"), (4, "local resources exhausted")]

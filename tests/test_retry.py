@@ -17,10 +17,12 @@ from claude_force_trio._errors import (
     APITimeoutError,
     CFTError,
     CircuitOpenError,
+    LocalResourceError,
     StreamError,
     status_error,
 )
 from claude_force_trio._retry import (
+    MAX_LOCAL_RETRIES,
     RetryDetails,
     RetryPolicy,
     is_retryable,
@@ -208,3 +210,44 @@ async def test_set_testing_stops_waiting_and_caps(
     assert not is_testing()
     with pytest.raises(ValueError, match="attempts"):
         set_testing(True, attempts=0)
+
+
+def local(code: int = 24) -> CFTError:
+    """A failure of this machine's own (24 is EMFILE), as the client raises it."""
+    return LocalResourceError("this machine is short of resources (EMFILE)", errno=code)
+
+
+async def test_local_failures_do_not_use_up_attempts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """max_attempts=2: local, local, 503, local, ok succeeds; local waits back off on their own."""
+    fn = Flaky(local(), local(), status(503), local())
+    seen: list[RetryDetails] = []
+    policy = RetryPolicy(max_attempts=2, initial_delay_s=1.0, max_delay_s=8.0)
+    result = await retry_call(fn, policy, on_retry=seen.append, rng=random.Random(3))
+    expected = random.Random(3)
+    d1, d2 = expected.uniform(0, 1.0), expected.uniform(0, 2.0)  # local 1 and 2
+    d3 = expected.uniform(0, 1.0)  # the first counted failure
+    d4 = expected.uniform(0, 4.0)  # local 3
+    assert result == "ok"
+    assert [t for _, t in fn.attempts] == [0.0, d1, d1 + d2, d1 + d2 + d3, d1 + d2 + d3 + d4]
+    assert [(d.attempt, d.local) for d in seen] == [(1, True), (2, True), (3, False), (4, True)]
+
+
+async def test_local_retries_have_a_cap(autojump_clock: trio.testing.MockClock) -> None:
+    """A machine that stays short ends the call after MAX_LOCAL_RETRIES extra attempts."""
+    fn = Flaky(*(local() for _ in range(MAX_LOCAL_RETRIES + 1)))
+    with pytest.raises(LocalResourceError):
+        await retry_call(fn, RetryPolicy(max_attempts=1, initial_delay_s=0.0, max_delay_s=0.0))
+    assert len(fn.attempts) == MAX_LOCAL_RETRIES + 1
+
+
+async def test_test_mode_cap_counts_local_attempts(
+    autojump_clock: trio.testing.MockClock, testing_off: None
+) -> None:
+    """set_testing(attempts=2) caps local retries too, without waiting."""
+    set_testing(True, attempts=2)
+    fn = Flaky(local(), local(), local())
+    with pytest.raises(LocalResourceError):
+        await retry_call(fn, RetryPolicy())
+    assert fn.attempts == [(1, 0.0), (2, 0.0)]

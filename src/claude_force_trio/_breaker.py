@@ -10,9 +10,14 @@ closes it, one that fails opens it again with a fresh timer.
 Health failures are 5xx (529 included), connection errors, per-attempt
 timeouts and mid-stream errors. A 429 is quota, not health (the rate limiter
 handles it); other 4xx, an unparseable 2xx and cancellation are neutral: they
-neither count as failures nor reset the count. Once the breaker is open only
-probes decide; late outcomes of requests admitted before it opened are ignored,
-so one slow failure cannot restart the timer.
+neither count as failures nor reset the count. So are failures of this
+machine's own (:class:`LocalResourceError`: no file descriptors, a wait for our
+own pool, a connect timeout to loopback or while our loop was busy): a client
+short of sockets or CPU must not declare a healthy server down (issue 9).
+
+Once the breaker is open only probes decide; late outcomes of requests
+admitted before it opened are ignored, so one slow failure cannot restart the
+timer.
 
 Everything is synchronous bookkeeping (no awaits), so trio's single thread
 makes each transition atomic.
@@ -28,7 +33,13 @@ from typing import Literal
 import trio
 
 from ._config import CircuitBreakerConfig
-from ._errors import APIConnectionError, APIStatusError, CircuitOpenError, StreamError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    CircuitOpenError,
+    LocalResourceError,
+    StreamError,
+)
 
 __all__ = [
     "BreakerRegistry",
@@ -47,6 +58,8 @@ def is_health_failure(error: BaseException) -> bool:
     """Whether ``error`` says the server is unhealthy (counts toward opening the breaker)."""
     if isinstance(error, APIStatusError):
         return error.status_code >= 500
+    if isinstance(error, LocalResourceError):
+        return False  # this machine ran short; the server was never asked
     return isinstance(error, APIConnectionError | StreamError)
 
 

@@ -7,6 +7,10 @@ engine as a whole reacts to the organisation's quota (DESIGN.md §5, issue 4):
   below 1) and grows back by one per success. Only a 429 to a request sent
   *after* the last decrease halves it again: the 429s of one burst all report
   the same overload, and halving once per burst avoids collapsing to 1.
+* **Local failures** (:class:`~claude_force_trio._errors.LocalResourceError`:
+  out of file descriptors, a stalled loop) halve it the same way, once per
+  burst, but hold nothing: too much is in flight for this machine, not for
+  the quota.
 * **Holds**: a 429 makes every new attempt wait the server's ``retry-after``.
   When ``anthropic-ratelimit-{tokens,input-tokens,output-tokens}-remaining``
   reaches 0, new attempts wait until the matching ``-reset`` time (RFC 3339,
@@ -65,6 +69,7 @@ class LimiterStats:
         sent: requests let through in total.
         rate_limited: 429 answers seen.
         decreases: how often the limit was halved.
+        local_failures: attempts this machine could not send (no file descriptors…).
     """
 
     limit: int
@@ -75,6 +80,7 @@ class LimiterStats:
     sent: int
     rate_limited: int
     decreases: int
+    local_failures: int = 0
 
 
 class Permit:
@@ -169,6 +175,7 @@ class AdaptiveLimiter:
         self._sent = 0
         self._rate_limited = 0
         self._decreases = 0
+        self._local_failures = 0
 
     @property
     def limit(self) -> int:
@@ -188,6 +195,7 @@ class AdaptiveLimiter:
             self._sent,
             self._rate_limited,
             self._decreases,
+            self._local_failures,
         )
 
     @asynccontextmanager
@@ -228,11 +236,25 @@ class AdaptiveLimiter:
         self.observe(permit, headers)
         if retry_after_s is not None:
             self._hold_until = max(self._hold_until, trio.current_time() + retry_after_s)
+        self._halve(permit, "rate limited (429)")
+
+    def local_failure(self, permit: Permit) -> None:
+        """Record an attempt this machine could not send (no file descriptors, a stalled loop).
+
+        Halve the limit once per burst, as for a 429, so fewer connections and
+        less work are in flight at once; hold nothing, since the quota is not
+        what ran out.
+        """
+        self._local_failures += 1
+        self._halve(permit, "local resources exhausted")
+
+    def _halve(self, permit: Permit, reason: str) -> None:
+        # Only an attempt sent after the last decrease halves again: one burst, one halving.
         if permit.epoch == self._epoch:
             self._epoch += 1
             if self.limit > 1:
                 self._decreases += 1
-                self._set_limit(self.limit // 2, "rate limited (429)")
+                self._set_limit(self.limit // 2, reason)
 
     def observe(self, permit: Permit, headers: Mapping[str, str]) -> None:
         """Learn the quota from any answer's ``anthropic-ratelimit-*`` headers."""

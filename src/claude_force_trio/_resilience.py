@@ -12,7 +12,9 @@ wired ad hoc. For every *attempt*:
 4. on a retryable error the slot is already released while the retry loop
    sleeps, so a step waiting to retry never blocks another step.
 
-A 429 goes to the limiter (hold + halve), never to the breaker. The step's own
+A 429 goes to the limiter (hold + halve), never to the breaker; so does a
+failure of this machine's own (:class:`LocalResourceError`: halve, no hold),
+which the retry loop retries without spending the policy's attempts. The step's own
 cancel scope, outside this pipeline, bounds the whole call, retries included.
 """
 
@@ -22,7 +24,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from ._breaker import BreakerKey, BreakerRegistry
-from ._errors import APIStatusError
+from ._errors import APIStatusError, LocalResourceError
 from ._ratelimit import AdaptiveLimiter
 from ._retry import RetryDetails, RetryPolicy, is_testing, retry_call, server_delay
 from ._types import MessageResult
@@ -93,6 +95,9 @@ class Resilience:
                         on_attempt(number)
                     try:
                         result = await send()
+                    except LocalResourceError:
+                        limiter.local_failure(permit)  # fewer in flight; the breaker ignores it
+                        raise
                     except APIStatusError as exc:
                         if exc.status_code == 429:
                             # In test mode nothing waits, not even for the server's retry-after.

@@ -19,6 +19,12 @@ in seconds or as an HTTP date) when that is in (0, 60] seconds, else
 ``min(initial · 2^(attempt-1), max)`` with full jitter (``uniform(0, d)``), so
 many clients that failed together do not come back together.
 
+A failure of this machine's own (:class:`LocalResourceError`: out of file
+descriptors, a stalled event loop) says nothing about the request, so it does
+not use up the policy's attempts: it backs off the same way, counted on its own,
+for up to :data:`MAX_LOCAL_RETRIES` more attempts (issue 9: a run short of file
+descriptors must finish, not lose its calls).
+
 :func:`set_testing` switches waiting off for users' own test suites, as stamina does.
 """
 
@@ -35,9 +41,10 @@ from typing import TypeVar
 import trio
 
 from ._config import RetryConfig
-from ._errors import APIConnectionError, APIStatusError, CFTError, StreamError
+from ._errors import APIConnectionError, APIStatusError, CFTError, LocalResourceError, StreamError
 
 __all__ = [
+    "MAX_LOCAL_RETRIES",
     "RetryDetails",
     "RetryPolicy",
     "is_retryable",
@@ -50,6 +57,11 @@ __all__ = [
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
+#: Attempts a request may make, beyond the policy's, after local failures
+#: (:class:`LocalResourceError`). With the backoff and the halved concurrency that
+#: each one brings, a machine that frees resources gets there well before; one
+#: that stays short still ends the call.
+MAX_LOCAL_RETRIES = 8
 #: A server-requested delay longer than this is ignored in favour of backoff, as the SDK does.
 _MAX_SERVER_DELAY_S = 60.0
 
@@ -111,6 +123,7 @@ class RetryPolicy:
 
     Args:
         max_attempts: attempts in total, the first included (1 means never retry).
+            Failures of this machine's own do not count (see :data:`MAX_LOCAL_RETRIES`).
         initial_delay_s: backoff before the second attempt, before jitter.
         max_delay_s: the backoff never grows past this.
     """
@@ -147,12 +160,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RetryDetails:
-    """What a retry hook is told: attempt ``attempt`` failed with ``error``; next in ``delay_s``."""
+    """What a retry hook is told: attempt ``attempt`` failed with ``error``; next in ``delay_s``.
+
+    ``attempt`` counts every attempt; ``local`` is true when this one failed on
+    this machine (:class:`LocalResourceError`), which does not count toward
+    ``max_attempts``.
+    """
 
     attempt: int
     max_attempts: int
     delay_s: float
     error: CFTError
+    local: bool = False
 
 
 @dataclass(slots=True)
@@ -214,17 +233,27 @@ async def retry_call(
     """
     rng = rng or _rng
     limit = policy.max_attempts
-    if _testing.on and _testing.attempts is not None:
-        limit = min(limit, _testing.attempts)
+    cap = _testing.attempts if _testing.on else None  # test mode: every attempt counts
+    if cap is not None:
+        limit = min(limit, cap)
+    counted = local = 0
     attempt = 1
     while True:
         try:
             return await fn(attempt)
-        except CFTError as exc:
-            if attempt >= limit or not is_retryable(exc):
+        except LocalResourceError as exc:
+            local += 1
+            if local > MAX_LOCAL_RETRIES or (cap is not None and attempt >= cap):
                 raise
-            delay = 0.0 if _testing.on else policy.delay(exc, attempt, rng)
-            if on_retry is not None:
-                on_retry(RetryDetails(attempt, limit, delay, exc))
+            delay = 0.0 if _testing.on else policy.backoff(local, rng)
+            details = RetryDetails(attempt, limit, delay, exc, local=True)
+        except CFTError as exc:
+            counted += 1
+            if counted >= limit or not is_retryable(exc) or (cap is not None and attempt >= cap):
+                raise
+            delay = 0.0 if _testing.on else policy.delay(exc, counted, rng)
+            details = RetryDetails(attempt, limit, delay, exc)
+        if on_retry is not None:
+            on_retry(details)
         await trio.sleep(delay)
         attempt += 1

@@ -1,0 +1,391 @@
+"""The HTTP transport under ``MessagesClient``: a connection pool with O(1) bookkeeping per request.
+
+Why our own pool (issue 9, item 8; figures in ``benchmarks/throughput.py``):
+httpcore 1.0's ``AsyncConnectionPool`` (httpx's) re-examines every connection
+for every queued request on each pool event, O(connections × requests); at
+256 requests in flight that was ~76% of the client's time, and at 1024 it
+starved the event loop until connect timeouts fired. httpcore2's rewrite is
+O(connections + requests) per event, which is still quadratic over a batch:
+each event probes every idle socket, and at 1024 it falls to ~120 calls/s.
+Small sharded pools flatten the curve but pay for the extra layer on every call.
+
+So the pool here keeps, per origin, a stack of idle connections: a request
+takes the most recently used one (checked for keep-alive expiry and for a
+server-side close) or opens a new one, and gives it back when its response
+is closed. A semaphore bounds requests in flight by ``max_connections``, and a
+connection is opened only when none is idle, so open connections never exceed
+it either. Each event also looks at the *oldest* idle connection and closes it
+once expired, so connections a burst opened do not linger. The HTTP/1.1 work
+itself (connect, TLS, h11) is httpcore's public ``AsyncHTTPConnection``, over
+the write-coalescing backend of ``_coalesce``. A connect timeout on a fresh
+connection to loopback, or while this thread was busy, is raised as
+``_local.StalledConnect``: a stall of ours, not the server's.
+
+:func:`open_transport` builds the transport for one API root, honouring
+``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` through
+``urllib.request``; a proxied root goes through httpx's own
+``AsyncHTTPTransport`` (and so its pool: the limit of this design).
+"""
+
+# httpcore's and httpx's transport interfaces take timeouts as arguments:
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+import urllib.request
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING
+
+import httpcore
+import httpx
+import trio
+
+from ._coalesce import CoalescingBackend
+from ._errors import ConfigError
+from ._local import StalledConnect
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["PooledTransport", "is_loopback", "open_transport"]
+
+#: A connect that timed out while this thread spent at least this share of the
+#: wait on the CPU timed out because the loop was too busy to look at it.
+_BUSY_SHARE = 0.5
+_KEEPALIVE_EXPIRY_S = 5.0
+
+_CORE_TO_HTTPX: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProtocolError: httpx.ProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+}
+
+
+_Key = tuple[bytes, bytes, int]  # an origin: scheme, host, port
+
+
+def _mapped(exc: Exception) -> httpx.TransportError | None:
+    """The httpx error for an httpcore one (the most specific class), or ``None``."""
+    for cls in type(exc).__mro__:
+        target = _CORE_TO_HTTPX.get(cls)
+        if target is not None:
+            return target(str(exc))
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _PooledStream(httpx.AsyncByteStream):
+    """A response body that gives its connection back to the pool when closed."""
+
+    __slots__ = ("_connection", "_key", "_pool", "_stream")
+
+    def __init__(
+        self,
+        stream: AsyncIterable[bytes],
+        pool: PooledTransport,
+        connection: httpcore.AsyncHTTPConnection,
+        key: _Key,
+    ) -> None:
+        self._stream = stream
+        self._pool: PooledTransport | None = pool
+        self._connection = connection
+        self._key = key
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            try:
+                await pool._give_back(self._connection, self._key)
+            finally:
+                pool._slots.release()
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """An HTTP/1.1 connection pool whose cost per request does not grow with its size.
+
+    Args:
+        max_connections: requests in flight at most; open connections never exceed it.
+        ssl_context: for ``https`` origins (default: httpx's, which honours
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR``), made on first use.
+        keepalive_expiry_s: an idle connection older than this is closed, not reused.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry_s: float = _KEEPALIVE_EXPIRY_S,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._max = max_connections
+        self._slots = trio.Semaphore(max_connections)
+        self._ssl_context = ssl_context
+        self._expiry = keepalive_expiry_s
+        self._idle: dict[_Key, deque[httpcore.AsyncHTTPConnection]] = {}
+        self._open = 0  # connections made and not yet dropped, idle or busy
+        self._urls: dict[int, tuple[httpx.URL, httpcore.URL]] = {}
+        self._backend = CoalescingBackend()
+        self._closed = False
+
+    @property
+    def max_connections(self) -> int:
+        """Requests in flight at most."""
+        return self._max
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (or being opened), idle or busy."""
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        """Connections open now and waiting for a request."""
+        return sum(len(stack) for stack in self._idle.values())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` on an idle connection (or a new one) and return the response."""
+        if self._closed:
+            raise RuntimeError("this transport has been closed")
+        url = self._core_url(request.url)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=url,
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        await self._acquire(request.extensions.get("timeout", {}).get("pool"))
+        try:
+            return await self._exchange(core_request, url.origin)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def aclose(self) -> None:
+        """Close every idle connection; busy ones close when their responses do."""
+        self._closed = True
+        stacks, self._idle = self._idle, {}
+        for stack in stacks.values():
+            while stack:
+                await self._drop(stack.pop())
+
+    # -- internals --------------------------------------------------------------
+
+    def _core_url(self, url: httpx.URL) -> httpcore.URL:
+        # The client sends every call to the same few URL objects: convert each once.
+        cached = self._urls.get(id(url))
+        if cached is not None and cached[0] is url:
+            return cached[1]
+        core = httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        )
+        if len(self._urls) >= 8:
+            self._urls.clear()
+        self._urls[id(url)] = (url, core)
+        return core
+
+    async def _acquire(self, timeout: float | None) -> None:
+        try:
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                await self._slots.acquire()
+                return
+            raise httpx.PoolTimeout(
+                f"no connection free within {timeout:g} s ({self._max} in use)"
+            ) from None
+
+    async def _exchange(self, request: httpcore.Request, origin: httpcore.Origin) -> httpx.Response:
+        """Send on a pooled connection; on failure the connection is dropped or given back."""
+        key = (origin.scheme, origin.host, origin.port)
+        while True:
+            connection, fresh = await self._checkout(origin, key)
+            started, cpu = (time.perf_counter(), time.thread_time()) if fresh else (0.0, 0.0)
+            try:
+                response = await connection.handle_async_request(request)
+            except httpcore.ConnectionNotAvailable:
+                await self._drop(connection)  # cannot happen to a connection we hold alone
+                continue
+            except BaseException as exc:
+                await self._give_back(connection, key)
+                if not isinstance(exc, Exception):
+                    raise
+                if (
+                    fresh
+                    and isinstance(exc, httpcore.ConnectTimeout)
+                    and (is_loopback(origin.host.decode("ascii")) or _was_busy(started, cpu))
+                ):
+                    raise StalledConnect(str(exc)) from exc
+                mapped = _mapped(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            stream = response.stream
+            assert isinstance(stream, AsyncIterable)
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.headers,
+                stream=_PooledStream(stream, self, connection, key),
+                extensions=response.extensions,
+            )
+
+    async def _checkout(
+        self, origin: httpcore.Origin, key: _Key
+    ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
+        """The warmest idle connection to ``origin`` still usable, or a new one (``True``)."""
+        stack = self._idle.get(key)
+        while stack:
+            connection = stack.pop()
+            if connection.is_idle() and not connection.has_expired():
+                return connection, False
+            await self._drop(connection)
+        if self._open >= self._max:
+            await self._evict_other(key)
+        self._open += 1
+        connection = httpcore.AsyncHTTPConnection(
+            origin=origin,
+            ssl_context=self._tls() if origin.scheme == b"https" else None,
+            keepalive_expiry=self._expiry,
+            http1=True,
+            http2=False,
+            network_backend=self._backend,
+        )
+        return connection, True
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        return self._ssl_context
+
+    async def _give_back(self, connection: httpcore.AsyncHTTPConnection, key: _Key) -> None:
+        """Put a connection back as idle after its exchange, or drop it if it is not reusable.
+
+        Also closes the oldest idle connection of the origin once it has expired,
+        so that connections a burst opened do not stay open forever.
+        """
+        if self._closed or connection.is_closed() or not connection.is_idle():
+            await self._drop(connection)
+            return
+        stack = self._idle.setdefault(key, deque())
+        stack.append(connection)
+        oldest = stack[0]
+        if oldest is not connection and oldest.has_expired():
+            stack.popleft()
+            await self._drop(oldest)
+
+    async def _drop(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        self._open -= 1
+        if not connection.is_closed():
+            with trio.CancelScope(shield=True):
+                await connection.aclose()
+
+    async def _evict_other(self, key: _Key) -> None:
+        """Close an idle connection to another origin so a new one stays within the limit."""
+        for other, stack in self._idle.items():
+            if other != key and stack:
+                await self._drop(stack.popleft())
+                return
+
+
+def _was_busy(started: float, cpu: float) -> bool:
+    wall = time.perf_counter() - started
+    return wall > 0 and (time.thread_time() - cpu) >= _BUSY_SHARE * wall
+
+
+def open_transport(
+    base_url: str, *, max_connections: int, keepalive_expiry_s: float = _KEEPALIVE_EXPIRY_S
+) -> httpx.AsyncBaseTransport:
+    """The transport for an API root: the pool above, or httpx's own through a proxy.
+
+    The proxy comes from the environment as ``urllib.request`` reads it
+    (``https_proxy``/``http_proxy`` for the root's scheme, else ``all_proxy``;
+    ``no_proxy`` exempts hosts), resolved once, since a client talks to one root.
+
+    Raises:
+        ConfigError: the proxy variable is not a usable proxy URL (names the variable).
+    """
+    url = httpx.URL(base_url)
+    found = _proxy_for(url)
+    if found is None:
+        return PooledTransport(
+            max_connections=max_connections, keepalive_expiry_s=keepalive_expiry_s
+        )
+    variable, proxy_url = found
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=keepalive_expiry_s,
+    )
+    try:
+        return httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy_url), limits=limits)
+    except (ValueError, TypeError, ImportError, httpx.InvalidURL) as exc:
+        raise ConfigError(variable, f"cannot use proxy {_shown(proxy_url)}: {exc}") from None
+
+
+def _proxy_for(url: httpx.URL) -> tuple[str, str] | None:
+    """``(variable, proxy URL)`` for ``url`` from the environment, or ``None`` to go direct."""
+    proxies = urllib.request.getproxies()
+    for name in (url.scheme, "all"):
+        proxy = proxies.get(name)
+        if proxy:
+            break
+    else:
+        return None
+    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    if urllib.request.proxy_bypass(host):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy  # as curl and httpx read a bare host:port
+    return f"{name.upper()}_PROXY", proxy
+
+
+def _shown(proxy_url: str) -> str:
+    """A proxy URL without its password, for an error message."""
+    try:
+        parsed = httpx.URL(proxy_url)
+    except httpx.InvalidURL:
+        return "(unparseable URL)"
+    return str(parsed.copy_with(password=None)) if parsed.password else str(parsed)
