@@ -373,7 +373,7 @@ async def test_request_id_from_header_when_body_lacks_it() -> None:
 
 
 async def test_non_json_error_body() -> None:
-    """An error body that is not JSON gives error_type "unknown" and its first 200 chars."""
+    """An error body that is not JSON gives error_type "unknown" and its first 500 chars."""
     page = "<html>" + "x" * 500 + "</html>"
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -383,7 +383,7 @@ async def test_non_json_error_body() -> None:
         with pytest.raises(InternalServerError) as info:
             await client.create(BODY)
     assert info.value.error_type == "unknown"
-    assert info.value.message == page[:200]
+    assert info.value.message == page[:500] + "… (13 more characters)"
     assert info.value.request_id == "req_h"
 
 

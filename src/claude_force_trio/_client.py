@@ -10,7 +10,16 @@ that goes wrong on the wire is mapped once, in this module, onto the tree in
 * any other ``httpx.TransportError`` → :class:`APIConnectionError`;
 * a 2xx body we cannot read → :class:`APIResponseError`;
 * an SSE ``error`` event → :class:`StreamError`; an SSE stream that ends
-  without ``message_stop`` → :class:`APIConnectionError`.
+  without ``message_stop`` → :class:`APIConnectionError`;
+* a body over :data:`MAX_BODY_BYTES` or an SSE event over
+  :data:`~claude_force_trio._sse.MAX_EVENT_SIZE` → :class:`APIResponseError`,
+  the connection abandoned, so a hostile server cannot make us buffer without end.
+
+Every text a server sent that we keep (error messages and types, non-JSON
+bodies, request ids and the other kept headers, message ids and models) goes
+through one :class:`~claude_force_trio._redact.Redactor` here, once: the key and
+any run of 8 of its characters scrubbed, one line, capped at 500 characters
+(issue 9). The answer's own text is passed on untouched: it is what was asked for.
 
 ``create`` is deliberately a single attempt: retries, the circuit breaker and
 the rate limiter wrap it from outside, so this module stays the seam where a
@@ -42,10 +51,17 @@ from ._errors import (
     StreamError,
     status_error,
 )
-from ._sse import SSEDecoder
+from ._local import local_failure
+from ._redact import SHORT_LIMIT, Redactor
+from ._sse import EventTooLargeError, SSEDecoder
+from ._transport import open_transport
 from ._types import MessageResult, Usage
 
-__all__ = ["MessagesClient"]
+__all__ = ["MAX_BODY_BYTES", "MessagesClient"]
+
+#: The most (decoded) bytes a non-streamed response body may have: a Message
+#: is rarely over 1 MB, and gzip must not let a few kilobytes unpack into gigabytes.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 #: Response headers worth keeping: what the retry layer and the rate limiter read.
 _KEPT_HEADERS = frozenset({"request-id", "retry-after", "retry-after-ms", "x-should-retry"})
@@ -110,11 +126,12 @@ def _build_headers(
     return httpx.Headers(headers)
 
 
-def _kept_headers(response: httpx.Response) -> dict[str, str]:
+def _kept_headers(response: httpx.Response, redact: Redactor) -> dict[str, str]:
+    """The response headers worth keeping, their values scrubbed: a proxy may echo the key."""
     kept: dict[str, str] = {}
     for name, value in response.headers.multi_items():  # names come lower-cased
         if name in _KEPT_HEADERS or name.startswith(_RATELIMIT_PREFIX):
-            kept[name] = value
+            kept[name] = redact(value, SHORT_LIMIT)
     return kept
 
 
@@ -163,9 +180,8 @@ class MessagesClient:
         read_timeout_s: limit between two reads (for a stream: between
             events), and for writing the body and waiting for a pooled
             connection.
-        max_connections: pool size. The engine must bound its in-flight calls
-            by the same number: httpcore's pool bookkeeping grows with the
-            square of the number of waiting requests.
+        max_connections: pool size: requests in flight (and open connections)
+            at most; more wait for a free connection up to the pool timeout.
         transport: an httpx transport to use instead of the network one
             (``httpx.MockTransport`` in tests); ``max_connections`` then does
             not apply.
@@ -218,24 +234,18 @@ class MessagesClient:
             pool=read_timeout_s,
         )
         self._extensions = {"timeout": timeout.as_dict()}
-        self._http = httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-            ),
-            transport=transport,
-            http1=True,
-            http2=False,
-        )
-        # Calls go straight to the client's transport (the pool, or the proxy
-        # mount that trust_env picked for this host), resolved once here.
-        # AsyncClient.send would add auth, redirect, cookie and event-hook
-        # handling that this API never uses, at ~15% of a loopback call's time
-        # (benchmarks/overhead.py). The AsyncClient still owns the pool and
-        # closes it.
-        self._transport = self._http._transport_for_url(self._messages_url)
+        # Calls go straight to a transport built here (the pool of ``_transport``,
+        # or httpx's own through a proxy from the environment), through its public
+        # ``handle_async_request``: AsyncClient.send would add auth, redirect,
+        # cookie and event-hook handling that this API never uses, at ~15% of a
+        # loopback call's time (benchmarks/overhead.py). The AsyncClient around it
+        # only owns it (closing it) and serves callers who want plain httpx.
+        if transport is None:
+            transport = open_transport(self._base_url, max_connections=max_connections)
+        self._transport = transport
+        self._http = httpx.AsyncClient(timeout=timeout, transport=self._transport, trust_env=False)
         self._closed = False
+        self._redact = Redactor(self._secret)
 
     @property
     def base_url(self) -> str:
@@ -307,10 +317,11 @@ class MessagesClient:
                 body = {**body, "stream": True}
             return await self._create_streaming(body, on_text)
         start = trio.current_time()
-        response = await self._send(self._messages_url, self._json_headers, body, stream=False)
+        response = await self._send(self._messages_url, self._json_headers, body)
+        content = await self._read_body(response)
         if not response.is_success:
-            self._raise_status(response)
-        return self._parse_message(response, start)
+            self._raise_status(response, content)
+        return self._parse_message(response, content, start)
 
     async def count_tokens(self, body: Mapping[str, Any]) -> int:
         """Count the input tokens of a Messages body without creating a message.
@@ -333,11 +344,12 @@ class MessagesClient:
         """
         if not _NOT_FOR_COUNT.isdisjoint(body):
             body = {k: v for k, v in body.items() if k not in _NOT_FOR_COUNT}
-        response = await self._send(self._count_url, self._json_headers, body, stream=False)
+        response = await self._send(self._count_url, self._json_headers, body)
+        content = await self._read_body(response)
         if not response.is_success:
-            self._raise_status(response)
+            self._raise_status(response, content)
         try:
-            count = json.loads(response.content)["input_tokens"]
+            count = json.loads(content)["input_tokens"]
         except (ValueError, KeyError, TypeError) as exc:
             raise APIResponseError("malformed count_tokens response") from exc
         if not isinstance(count, int) or isinstance(count, bool):
@@ -347,8 +359,9 @@ class MessagesClient:
     # -- the wire ---------------------------------------------------------------
 
     async def _send(
-        self, url: httpx.URL, headers: httpx.Headers, body: Mapping[str, Any], *, stream: bool
+        self, url: httpx.URL, headers: httpx.Headers, body: Mapping[str, Any]
     ) -> httpx.Response:
+        """Send one request; return the response with its body still to be read."""
         if self._closed:
             raise RuntimeError("this MessagesClient has been closed")
         request = httpx.Request(
@@ -357,79 +370,97 @@ class MessagesClient:
         try:
             response = await self._transport.handle_async_request(request)
         except httpx.HTTPError as exc:
+            local = local_failure(exc)  # this machine's fault, not the server's: see _transport
+            if local is not None:
+                raise local from exc
             self._raise_transport(exc)
-        if not stream:
-            try:
-                await response.aread()  # reads to the end, then closes: the connection is reused
-            except BaseException as exc:
-                await response.aclose()
-                if isinstance(exc, httpx.HTTPError):
-                    self._raise_transport(exc)
-                raise
         return response
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """Read a whole body, at most :data:`MAX_BODY_BYTES` of it, and close the response.
+
+        Read to the end, the connection goes back to the pool; left early (too
+        large, an error, a cancel), it is closed.
+        """
+        chunks = response.aiter_bytes()
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise APIResponseError(
+                        f"response body larger than {MAX_BODY_BYTES:,} bytes; connection abandoned"
+                    )
+                parts.append(chunk)
+        except httpx.HTTPError as exc:
+            self._raise_transport(exc)
+        except BaseException:
+            await _abandon(chunks)
+            raise
+        finally:
+            await response.aclose()
+        return b"".join(parts)
 
     def _raise_transport(self, exc: httpx.HTTPError) -> NoReturn:
         """Map an httpx failure onto our tree; the text names the failure, never headers."""
-        detail = self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        detail = self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         if isinstance(exc, httpx.TimeoutException):
             raise APITimeoutError(f"timed out: {detail}") from exc
         if isinstance(exc, httpx.DecodingError):
             raise APIResponseError(f"undecodable response body: {detail}") from exc
         raise APIConnectionError(f"connection error: {detail}") from exc
 
-    def _scrub(self, text: str) -> str:
-        # httpx messages carry no headers today; this keeps it so if one ever did.
-        if self._secret and self._secret in text:
-            return text.replace(self._secret, "[redacted]")
-        return text
-
-    def _raise_status(self, response: httpx.Response) -> NoReturn:
-        headers = _kept_headers(response)
+    def _raise_status(self, response: httpx.Response, content: bytes) -> NoReturn:
+        headers = _kept_headers(response, self._redact)
         request_id = headers.get("request-id")
-        content = response.content
         try:
             data = json.loads(content)
         except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             error = data["error"]
-            error_type = _opt_str(error.get("type")) or "unknown"
+            error_type = self._redact(_opt_str(error.get("type")) or "unknown", SHORT_LIMIT)
             message = _opt_str(error.get("message")) or ""
-            request_id = _opt_str(data.get("request_id")) or request_id
+            if body_id := _opt_str(data.get("request_id")):
+                request_id = self._redact(body_id, SHORT_LIMIT)
         else:
-            # Not the API's error shape (a proxy's HTML page, say): show its start.
+            # Not the API's error shape (a proxy's HTML page, say): show its start,
+            # scrubbed whole before it is cut, so no piece of a key survives the cut.
             error_type = "unknown"
-            message = content[:200].decode("utf-8", "replace")
+            message = content.decode("utf-8", "replace")
         raise status_error(
             response.status_code,
             error_type,
-            self._scrub(message),
+            self._redact(message),
             request_id=request_id,
             headers=headers,
         )
 
     # -- JSON ---------------------------------------------------------------------
 
-    def _parse_message(self, response: httpx.Response, start: float) -> MessageResult:
+    def _parse_message(
+        self, response: httpx.Response, content: bytes, start: float
+    ) -> MessageResult:
         try:
-            data = json.loads(response.content)
+            data = json.loads(content)
             msg_id = data["id"]
             model = data["model"]
-            content = data["content"]
+            blocks = data["content"]
             if not (isinstance(msg_id, str) and isinstance(model, str)):
                 raise TypeError("id and model must be strings")
-            text = "".join(block["text"] for block in content if block.get("type") == "text")
+            text = "".join(block["text"] for block in blocks if block.get("type") == "text")
             usage = Usage.from_api(data.get("usage"))
             stop_reason = _opt_str(data.get("stop_reason"))
             stop_sequence = _opt_str(data.get("stop_sequence"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise APIResponseError(
-                f"malformed Messages response ({type(exc).__name__}: {exc})"
+                self._redact(f"malformed Messages response ({type(exc).__name__}: {exc})")
             ) from exc
-        headers = _kept_headers(response)
+        headers = _kept_headers(response, self._redact)
         return MessageResult(
-            id=msg_id,
-            model=model,
+            id=self._redact(msg_id, SHORT_LIMIT),
+            model=self._redact(model, SHORT_LIMIT),
             text=text,
             stop_reason=stop_reason,
             usage=usage,
@@ -445,21 +476,17 @@ class MessagesClient:
         self, body: Mapping[str, Any], on_text: Callable[[str], object] | None
     ) -> MessageResult:
         start = trio.current_time()
-        response = await self._send(self._messages_url, self._sse_headers, body, stream=True)
+        response = await self._send(self._messages_url, self._sse_headers, body)
+        if not response.is_success:
+            self._raise_status(response, await self._read_body(response))
+        if response.headers.get("content-type", "").startswith("application/json"):
+            # A server (or proxy) that ignored stream: true: the message is the
+            # answer, and a streaming caller gets its text as one chunk.
+            result = self._parse_message(response, await self._read_body(response), start)
+            if on_text is not None and result.text:
+                on_text(result.text)
+            return result
         try:
-            if not response.is_success:
-                try:
-                    await response.aread()
-                except httpx.HTTPError as exc:
-                    self._raise_transport(exc)
-                self._raise_status(response)
-            if response.headers.get("content-type", "").startswith("application/json"):
-                # A server that ignored stream: true; take the message as it is.
-                try:
-                    await response.aread()
-                except httpx.HTTPError as exc:
-                    self._raise_transport(exc)
-                return self._parse_message(response, start)
             return await self._read_stream(response, on_text, start)
         finally:
             await response.aclose()
@@ -470,9 +497,9 @@ class MessagesClient:
         on_text: Callable[[str], object] | None,
         start: float,
     ) -> MessageResult:
-        headers = _kept_headers(response)
+        headers = _kept_headers(response, self._redact)
         request_id = headers.get("request-id")
-        assembly = _StreamAssembly(request_id)
+        assembly = _StreamAssembly(request_id, self._redact)
         decoder = SSEDecoder()
         chunks = response.aiter_bytes()
         try:
@@ -483,6 +510,9 @@ class MessagesClient:
                         on_text(text)  # outside handle(): its errors are the caller's
         except httpx.HTTPError as exc:
             self._raise_transport(exc)
+        except EventTooLargeError as exc:
+            await _abandon(chunks)
+            raise APIResponseError(f"stream carried {exc}; connection abandoned") from exc
         except BaseException:
             await _abandon(chunks)
             raise
@@ -536,6 +566,7 @@ class _StreamAssembly:
         "id",
         "model",
         "parts",
+        "redact",
         "request_id",
         "started",
         "stop_reason",
@@ -544,8 +575,9 @@ class _StreamAssembly:
         "usage",
     )
 
-    def __init__(self, request_id: str | None) -> None:
+    def __init__(self, request_id: str | None, redact: Redactor) -> None:
         self.request_id = request_id
+        self.redact = redact
         self.id = ""
         self.model = ""
         self.parts: list[str] = []
@@ -563,9 +595,9 @@ class _StreamAssembly:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise APIResponseError(f"stream event {event!r} is not JSON") from exc
+            raise APIResponseError(self.redact(f"stream event {event!r} is not JSON")) from exc
         if not isinstance(data, dict):
-            raise APIResponseError(f"stream event {event!r} is not a JSON object")
+            raise APIResponseError(self.redact(f"stream event {event!r} is not a JSON object"))
         kind = event if event != "message" else data.get("type")
         try:
             if kind == "content_block_delta":
@@ -578,10 +610,11 @@ class _StreamAssembly:
                     return self._text(block["text"])
             elif kind == "message_start":
                 message = data["message"]
-                self.id = message["id"]
-                self.model = message["model"]
-                if not (isinstance(self.id, str) and isinstance(self.model, str)):
+                msg_id, model = message["id"], message["model"]
+                if not (isinstance(msg_id, str) and isinstance(model, str)):
                     raise TypeError("id and model must be strings")
+                self.id = self.redact(msg_id, SHORT_LIMIT)
+                self.model = self.redact(model, SHORT_LIMIT)
                 _merge_usage(self.usage, message.get("usage"))
                 self.started = True
             elif kind == "message_delta":
@@ -596,19 +629,24 @@ class _StreamAssembly:
                     raise APIResponseError("stream sent message_stop without message_start")
                 self.stopped = True
             elif kind == "error":
-                error = data.get("error")
-                if not isinstance(error, dict):
-                    error = {}
-                raise StreamError(
-                    _opt_str(error.get("type")) or "unknown",
-                    _opt_str(error.get("message")) or "",
-                    _opt_str(data.get("request_id")) or self.request_id,
-                )
+                self._raise_error(data)
         except (KeyError, TypeError, AttributeError) as exc:
             raise APIResponseError(
-                f"malformed stream event {kind!r} ({type(exc).__name__}: {exc})"
+                self.redact(f"malformed stream event {kind!r} ({type(exc).__name__}: {exc})")
             ) from exc
         return None
+
+    def _raise_error(self, data: dict[str, Any]) -> NoReturn:
+        """Raise the ``error`` event as a StreamError, its server text scrubbed and capped."""
+        error = data.get("error")
+        if not isinstance(error, dict):
+            error = {}
+        body_id = _opt_str(data.get("request_id"))
+        raise StreamError(
+            self.redact(_opt_str(error.get("type")) or "unknown", SHORT_LIMIT),
+            self.redact(_opt_str(error.get("message")) or ""),
+            self.redact(body_id, SHORT_LIMIT) if body_id else self.request_id,
+        )
 
     def _text(self, chunk: object) -> str:
         if not isinstance(chunk, str):

@@ -8,7 +8,9 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     ├── ConfigError                 bad claude.json, agent file, or argument; names the JSON path
     ├── APIError                    anything that went wrong talking to the Messages API
     │   ├── APIConnectionError      no HTTP response: refused, reset, TLS, protocol error
-    │   │   └── APITimeoutError     connect/read/write/pool timeout of one attempt
+    │   │   ├── APITimeoutError     connect/read/write/pool timeout of one attempt
+    │   │   └── LocalResourceError  this machine ran short (EMFILE, ENOBUFS…), not the server
+    │   │       └── LocalTimeoutError   a local stall: pool wait, loopback connect, busy loop
     │   ├── APIResponseError        the server answered something we cannot parse
     │   ├── StreamError             an ``error`` event arrived mid-stream, before message_stop
     │   └── APIStatusError          a non-2xx response: status_code, error_type, request_id
@@ -23,8 +25,11 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     ├── CircuitOpenError            the breaker for (base URL, model) is open; no request was sent
     └── StepTimeoutError            a step ran past its own deadline
 
-The API key never appears in any message: errors carry what the *server* said,
-and the server never echoes a key back (the simulator is tested for this).
+The API key never appears in any message. Errors carry what the *server* said,
+and a server or proxy may quote the request back, so the client scrubs every
+server text once, at its edge, before building an error: the key and any run of
+8 of its characters become ``[redacted]``, control characters are escaped (one
+line), and the text is capped at 500 characters plus ``… (N more characters)``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "InternalServerError",
+    "LocalResourceError",
+    "LocalTimeoutError",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
@@ -213,3 +220,31 @@ class StepTimeoutError(CFTError):
         self.step = step
         self.timeout_s = timeout_s
         super().__init__(f"step {step!r} timed out after {timeout_s:g} s")
+
+
+class LocalResourceError(APIConnectionError):
+    """Raised when a request could not be sent because *this machine* ran short.
+
+    No file descriptors (``EMFILE``), socket buffers (``ENOBUFS``) or local
+    ports (``EADDRNOTAVAIL``): the server's health is not in question, so the
+    circuit breaker does not count it. It is retried after a backoff without
+    using up the retry policy's attempts (up to a cap of its own), and the
+    adaptive concurrency is halved so that fewer connections are needed at once.
+
+    Attributes:
+        errno: the OS error number, or ``None`` for a :class:`LocalTimeoutError`.
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        self.errno = errno
+        super().__init__(message)
+
+
+class LocalTimeoutError(LocalResourceError, APITimeoutError):
+    """Raised when a request timed out on this machine, before the server had a say.
+
+    Waiting for one of our own pooled connections, or connecting to a loopback
+    address, or connecting while this process's event loop was too busy to
+    notice the connection completing (client-side starvation). Handled like
+    :class:`LocalResourceError`.
+    """

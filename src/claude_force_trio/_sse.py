@@ -28,7 +28,23 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["MAX_EVENT_SIZE", "EventTooLargeError", "SSEDecoder", "ServerSentEvent"]
+
+#: Characters one event (or one line) may hold: the Messages API's events are a
+#: few hundred bytes and a whole long answer fits many times over.
+MAX_EVENT_SIZE = 4 * 1024 * 1024
+
+
+class EventTooLargeError(ValueError):
+    """Raised by :meth:`SSEDecoder.feed` when an event or a line outgrows the decoder's cap.
+
+    A server that never ends a line would otherwise make the client buffer
+    without bound; the caller should abandon the stream.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"an event or line longer than {limit:,} characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +68,8 @@ class SSEDecoder:
     """Turns chunks of an event stream into events, keeping state across chunks.
 
     Feed it every chunk in order with :meth:`feed`, then call :meth:`close`
-    once at the end of the stream::
+    once at the end of the stream. Work is linear in the bytes fed, and memory
+    bounded by ``max_event_size``::
 
         decoder = SSEDecoder()
         async for chunk in response.aiter_bytes():
@@ -60,13 +77,33 @@ class SSEDecoder:
                 ...
         for event in decoder.close():
             ...
+
+    Args:
+        max_event_size: the most characters one event's data lines, or one
+            line still arriving, may hold. Past it :meth:`feed` raises
+            :class:`EventTooLargeError` and the stream should be abandoned.
     """
 
-    __slots__ = ("_bom_checked", "_buf", "_data", "_decoder", "_event", "_id", "_retry", "_skip_lf")
+    __slots__ = (
+        "_bom_checked",
+        "_data",
+        "_data_size",
+        "_decoder",
+        "_event",
+        "_id",
+        "_max",
+        "_partial",
+        "_partial_size",
+        "_retry",
+        "_skip_lf",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_event_size: int = MAX_EVENT_SIZE) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buf = ""  # the unterminated tail of the last chunk
+        self._max = max_event_size
+        self._partial: list[str] = []  # the unterminated line so far, in pieces
+        self._partial_size = 0
+        self._data_size = 0  # characters of the pending event's data lines
         self._skip_lf = False  # the last chunk ended in CR: a leading LF belongs to it
         self._bom_checked = False
         self._data: list[str] = []
@@ -93,7 +130,8 @@ class SSEDecoder:
             blank line did not (see the module docstring); otherwise nothing.
         """
         events = self._feed_text(self._decoder.decode(b"", True))
-        self._buf = ""  # an unterminated line may be cut short: drop it
+        self._partial.clear()  # an unterminated line may be cut short: drop it
+        self._partial_size = 0
         self._dispatch(events)
         return events
 
@@ -112,8 +150,9 @@ class SSEDecoder:
             self._skip_lf = False
             if text[0] == "\n":
                 text = text[1:]
-        if self._buf:
-            text = self._buf + text
+        # Only the new text is searched for line ends: the unterminated tail of
+        # earlier chunks waits in _partial and is joined once, when its line
+        # ends. Re-scanning it on every chunk made a long line quadratic.
         if "\r" in text:
             # A trailing CR ends its line now; an LF opening the next chunk is
             # the rest of that CRLF and must not count as a second (blank) line.
@@ -121,13 +160,27 @@ class SSEDecoder:
                 self._skip_lf = True
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
-        self._buf = lines.pop()
+        tail = lines.pop()
+        if lines and self._partial:
+            lines[0] = "".join(self._partial) + lines[0]
+            self._partial.clear()
+            self._partial_size = 0
         for line in lines:
             if not line:
                 self._dispatch(events)
             elif line[0] != ":":
                 self._field(line)
+        if tail:
+            self._partial.append(tail)
+            self._partial_size += len(tail)
+        self._check_size()
         return events
+
+    def _check_size(self) -> None:
+        """Refuse an event, or a line still arriving, longer than ``max_event_size``."""
+        if self._partial_size + self._data_size > self._max:
+            self._partial.clear()
+            raise EventTooLargeError(self._max)
 
     def _field(self, line: str) -> None:
         colon = line.find(":")
@@ -140,6 +193,7 @@ class SSEDecoder:
                 value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(value) + 1
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -153,4 +207,5 @@ class SSEDecoder:
             data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
             events.append(ServerSentEvent(self._event or "message", data, self._id, self._retry))
             self._data = []
+            self._data_size = 0
         self._event = ""
