@@ -340,27 +340,27 @@ RULES = [
     (_set("cache", "ttl_hour", value=2), "cache.ttl_hour: unknown key (did you mean 'ttl_hours'?)"),
     (
         _set("performance", "max_concurrent_agents", value="ten"),
-        'performance.max_concurrent_agents: expected a positive integer, got "ten"',
+        'performance.max_concurrent_agents: expected an integer from 1 to 10000, got "ten"',
     ),
     (
         _set("performance", "max_concurrent_agents", value=0),
-        "performance.max_concurrent_agents: expected a positive integer, got 0",
+        "performance.max_concurrent_agents: expected an integer from 1 to 10000, got 0",
     ),
     (
         _set("performance", "max_concurrent_agents", value=True),
-        "performance.max_concurrent_agents: expected a positive integer, got true",
+        "performance.max_concurrent_agents: expected an integer from 1 to 10000, got true",
     ),
     (
         _set("performance", "max_concurrent_agents", value=2.5),
-        "performance.max_concurrent_agents: expected a positive integer, got 2.5",
+        "performance.max_concurrent_agents: expected an integer from 1 to 10000, got 2.5",
     ),
     (
         _set("performance", "step_timeout_s", value=0),
-        "performance.step_timeout_s: expected a positive number, got 0",
+        "performance.step_timeout_s: expected a number above 0 and at most 31536000, got 0",
     ),
     (
         _set("api", "read_timeout_s", value=-1),
-        "api.read_timeout_s: expected a positive number, got -1",
+        "api.read_timeout_s: expected a number above 0 and at most 31536000, got -1",
     ),
     (
         _set("api", "auth", value="basic"),
@@ -386,11 +386,11 @@ RULES = [
     ),
     (
         _set("defaults", "max_tokens", value=0),
-        "defaults.max_tokens: expected a positive integer, got 0",
+        "defaults.max_tokens: expected an integer from 1 to 1000000, got 0",
     ),
     (
         _set("retry", "max_attempts", value=0),
-        "retry.max_attempts: expected a positive integer, got 0",
+        "retry.max_attempts: expected an integer from 1 to 100, got 0",
     ),
     (
         _set("retry", "max_delay_s", value=0.25),
@@ -398,7 +398,7 @@ RULES = [
     ),
     (
         _set("circuit_breaker", "half_open_max_calls", value=0),
-        "circuit_breaker.half_open_max_calls: expected a positive integer, got 0",
+        "circuit_breaker.half_open_max_calls: expected an integer from 1 to 10000, got 0",
     ),
     (_set("agents", value=[]), "agents: expected an object, got a list"),
     (_set("agents", "linter", value="x.md"), 'agents.linter: expected an object, got "x.md"'),
@@ -418,7 +418,7 @@ RULES = [
     ),
     (
         _set("agents", "linter", "max_tokens", value=0),
-        "agents.linter.max_tokens: expected a positive integer, got 0",
+        "agents.linter.max_tokens: expected an integer from 1 to 1000000, got 0",
     ),
     (
         _set("agents", "linter", "temperature", value=-0.1),
@@ -430,7 +430,7 @@ RULES = [
     ),
     (
         _set("agents", "linter", "top_k", value=0),
-        "agents.linter.top_k: expected a positive integer, got 0",
+        "agents.linter.top_k: expected an integer from 1 to 1000000, got 0",
     ),
     (
         _set("agents", "linter", "cache", value=1),
@@ -442,7 +442,7 @@ RULES = [
     ),
     (
         _set("agents", "linter", "priority", value="high"),
-        'agents.linter.priority: expected an integer, got "high"',
+        'agents.linter.priority: expected an integer from -1000000 to 1000000, got "high"',
     ),
     (
         _set("agents", "linter", "file", value="agents/nope.md"),
@@ -500,7 +500,7 @@ RULES = [
     ),
     (
         _set("workflows", "review", "timeout_s", value=0),
-        "workflows.review.timeout_s: expected a positive number, got 0",
+        "workflows.review.timeout_s: expected a number above 0 and at most 31536000, got 0",
     ),
     (
         _set("workflows", "review", "steps", 1, "agent", value="lintr"),
@@ -528,7 +528,8 @@ RULES = [
     ),
     (
         _set("workflows", "review", "steps", 0, "timeout_s", value="fast"),
-        'workflows.review.steps[0].timeout_s: expected a positive number, got "fast"',
+        "workflows.review.steps[0].timeout_s: expected a number above 0 and at most 31536000,"
+        ' got "fast"',
     ),
     (
         _set("workflows", "review", "steps", 0, value=None),

@@ -4,10 +4,13 @@ Why a hand-written validator: every error must name the exact JSON path
 (``workflows.review.steps[2].dependencies``) in one line, legacy Claude Force
 files must load unchanged, and we do not want a schema library in the runtime.
 
-What is checked here is structure: types, ranges, required and unknown keys
-(with a "did you mean" hint), agent files that exist, are UTF-8 and stay inside
-the config folder, and steps that name known agents. Graph rules (cycles,
-unknown or duplicate step ids) live in :mod:`._dag`, which we call last.
+What is checked here is structure: types, ranges (bounded on both sides),
+required and unknown keys (with a "did you mean" hint), text that can be sent
+as UTF-8 (no lone surrogates anywhere in the file), agent files that are
+regular UTF-8 files of at most 1 MiB inside the config folder (checked on what
+is opened, so a symlink swap cannot race it), and steps that name known
+agents. Graph rules (cycles, unknown or duplicate step ids) live in
+:mod:`._dag`, which we call last.
 
 Legacy Claude Force files load unchanged: agents may say ``path`` for ``file``
 and may carry keys its tools write but we do not use (:data:`LEGACY_AGENT_KEYS`,
@@ -30,6 +33,7 @@ from ._config_checks import (
     Check,
     _boolean,
     _check_keys,
+    _check_text,
     _choice,
     _expected,
     _integer,
@@ -44,6 +48,7 @@ from ._config_checks import (
     _strings,
 )
 from ._errors import ConfigError
+from ._files import Escapes, Refused, open_regular, read_inside, read_regular
 
 __all__ = [
     "LEGACY_AGENT_KEYS",
@@ -252,20 +257,30 @@ def find_config(explicit: str | Path | None = None) -> Path:
         for candidate in (path / "claude.json", path / ".claude" / "claude.json"):
             if candidate.is_file():
                 return candidate
-    if not path.is_file():
+    # Not ``is_file()``: a FIFO or device there is named as such by the loader,
+    # not reported as missing.
+    if path.is_dir() or not path.exists():
         raise ConfigError(str(path), _NOT_FOUND)
     return path
 
 
 # ---------------------------------------------------------------- sections
 
+# Every number has an upper bound too: generous for any real use, small enough
+# that no value overflows where it becomes seconds, bytes, a pool size or a SQL
+# LIMIT (``cache.max_size_mb: 1e308`` is finite and crashed every run).
+_DURATION = _number(high=365 * 24 * 3600)  # seconds: at most a year
+_DELAY = _number(high=24 * 3600, strict=False)  # a retry's wait: at most a day
+_MAX_TOKENS = _integer(high=1_000_000)
+_FRACTION = _number(high=1.0, strict=False)
+
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     "defaults": (
         Defaults,
         {
             "model": _string,
-            "max_tokens": _integer(),
-            "temperature": _nullable(_number(high=1.0, strict=False)),
+            "max_tokens": _MAX_TOKENS,
+            "temperature": _nullable(_FRACTION),
         },
     ),
     "cache": (
@@ -273,8 +288,8 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
         {
             "enabled": _boolean,
             "backend": _choice("disk", "redis"),
-            "ttl_hours": _number(),
-            "max_size_mb": _number(),
+            "ttl_hours": _number(high=100 * 8760),  # a century
+            "max_size_mb": _number(high=10 * 2**20),  # 10 TiB
             "exclude_agents": _strings,
             "redis_url": _nullable(_string),
         },
@@ -282,9 +297,9 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     "performance": (
         PerformanceConfig,
         {
-            "max_concurrent_agents": _integer(),
-            "step_timeout_s": _number(),
-            "workflow_timeout_s": _number(),
+            "max_concurrent_agents": _integer(high=10_000),
+            "step_timeout_s": _DURATION,
+            "workflow_timeout_s": _DURATION,
         },
     ),
     "api": (
@@ -292,24 +307,24 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
         {
             "version": _string,
             "auth": _choice("x-api-key", "bearer"),
-            "connect_timeout_s": _number(),
-            "read_timeout_s": _number(),
+            "connect_timeout_s": _DURATION,
+            "read_timeout_s": _DURATION,
         },
     ),
     "retry": (
         RetryConfig,
         {
-            "max_attempts": _integer(),
-            "initial_delay_s": _number(strict=False),
-            "max_delay_s": _number(strict=False),
+            "max_attempts": _integer(high=100),
+            "initial_delay_s": _DELAY,
+            "max_delay_s": _DELAY,
         },
     ),
     "circuit_breaker": (
         CircuitBreakerConfig,
         {
-            "failure_threshold": _integer(),
-            "reset_timeout_s": _number(),
-            "half_open_max_calls": _integer(),
+            "failure_threshold": _integer(high=1_000_000),
+            "reset_timeout_s": _DURATION,
+            "half_open_max_calls": _integer(high=10_000),
         },
     ),
     "features": (
@@ -320,22 +335,22 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
         MemoryConfig,
         {
             "enabled": _boolean,
-            "max_context_items": _integer(),
-            "max_context_chars": _integer(),
+            "max_context_items": _integer(high=1_000),
+            "max_context_chars": _integer(high=1_000_000),
         },
     ),
 }
 
 _AGENT_CHECKS: dict[str, Check] = {
     "model": _nullable(_string),
-    "max_tokens": _nullable(_integer()),
-    "temperature": _nullable(_number(high=1.0, strict=False)),
-    "top_p": _nullable(_number(high=1.0, strict=False)),
-    "top_k": _nullable(_integer()),
+    "max_tokens": _nullable(_MAX_TOKENS),
+    "temperature": _nullable(_FRACTION),
+    "top_p": _nullable(_FRACTION),
+    "top_k": _nullable(_integer(high=1_000_000)),
     "cache": _boolean,
     "description": _nullable(_string),
     "domains": _strings,
-    "priority": _nullable(_integer(minimum=None)),
+    "priority": _nullable(_integer(low=-1_000_000, high=1_000_000)),
 }
 _AGENT_KEYS = frozenset({"file", "path", "contract", *_AGENT_CHECKS})
 #: Agent keys written by Claude Force's marketplace/import tools (plugin
@@ -345,13 +360,13 @@ LEGACY_AGENT_KEYS = frozenset({"skills", "tools", "version", "keywords", "catego
 _WORKFLOW_CHECKS: dict[str, Check] = {
     "description": _nullable(_string),
     "task": _nullable(_string),
-    "timeout_s": _nullable(_number()),
+    "timeout_s": _nullable(_DURATION),
     "on_failure": _choice("fail_fast", "continue"),
 }
 _STEP_CHECKS: dict[str, Check] = {
     "task": _nullable(_string),
     "dependencies": _strings,
-    "timeout_s": _nullable(_number()),
+    "timeout_s": _nullable(_DURATION),
 }
 
 
@@ -367,32 +382,38 @@ def _section(doc: Mapping[str, Any], name: str) -> Any:
 # ---------------------------------------------------------------- agents
 
 
-def _inside(root: Path, value: Any, path: str) -> Path:
-    """Resolve a path written in the config; refuse one that leaves ``root``."""
-    written = Path(_string(value, path))
-    candidate = root / written
-    try:
-        real = candidate.resolve()
-        inside = real.is_relative_to(root.resolve())
-    except (OSError, ValueError, RuntimeError) as exc:  # null bytes, loops, too long
-        raise ConfigError(path, f"invalid path {str(written)!r}") from exc
-    if not inside:
-        raise ConfigError(path, "path escapes the config folder")
-    return candidate
+#: The most an agent definition or contract may weigh: it is sent with every call.
+MAX_AGENT_FILE_BYTES = 1 << 20
+#: The most a ``claude.json`` may weigh.
+MAX_CONFIG_BYTES = 16 << 20
 
 
-def _read_text(file: Path, root: Path, path: str) -> str:
+def _read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
+    """Read a file the config names: a regular UTF-8 file inside ``root``, of at most 1 MiB.
+
+    The folder rule is enforced on what is *opened*, not on a path checked
+    beforehand, so a symlink swapped in between cannot get an outside file read
+    (see :mod:`._files`); a FIFO or a device is refused instead of blocking.
+    """
+    written = _string(value, path)
+    file = root / written
     shown = os.path.relpath(file, root)
     try:
-        return file.read_bytes().decode("utf-8")
+        data = read_inside(root, written, limit=MAX_AGENT_FILE_BYTES)
+    except Escapes as exc:
+        raise ConfigError(path, str(exc)) from None
+    except Refused as exc:
+        raise ConfigError(path, f"{shown} {exc}") from None
     except FileNotFoundError as exc:
         raise ConfigError(path, f"file not found: {shown}") from exc
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(path, f"invalid path {written!r}") from exc
+    except OSError as exc:  # permissions, a name too long, a symlink loop…
+        raise ConfigError(path, f"cannot read {shown}: {exc.strerror or exc}") from exc
+    try:
+        return file, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"{shown} is not valid UTF-8 (byte {exc.start})") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(path, f"{shown} is a directory, not a file") from exc
-    except OSError as exc:  # permissions, a name too long…
-        raise ConfigError(path, f"cannot read {shown}: {exc.strerror or exc}") from exc
 
 
 def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
@@ -404,14 +425,12 @@ def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
     if "file" in obj and "path" in obj:
         raise ConfigError(f"{path}.path", "give 'file' or its legacy name 'path', not both")
     key = "path" if "path" in obj else "file"
-    file = _inside(root, _require(obj, path, key), f"{path}.{key}")
-    definition = _read_text(file, root, f"{path}.{key}")
+    file, definition = _read_named(root, _require(obj, path, key), f"{path}.{key}")
     if not definition.strip():
         raise ConfigError(f"{path}.{key}", f"{os.path.relpath(file, root)} is empty")
     contract_file = contract = None
     if obj.get("contract") is not None:
-        contract_file = _inside(root, obj["contract"], f"{path}.contract")
-        contract = _read_text(contract_file, root, f"{path}.contract")
+        contract_file, contract = _read_named(root, obj["contract"], f"{path}.contract")
     return AgentConfig(
         name=name,
         file=file,
@@ -485,11 +504,14 @@ _OURS = ("defaults", "agents", "workflows", *_SECTIONS)
 def _parse(path: Path) -> dict[str, Any]:
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(open_regular(path), MAX_CONFIG_BYTES)
     except FileNotFoundError as exc:
         raise ConfigError(where, _NOT_FOUND) from exc
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from exc
+    except Refused as exc:  # a FIFO (which would block), a device, a huge file
+        raise ConfigError(where, str(exc)) from None
+    except (OSError, ValueError) as exc:  # permissions…, a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(where, f"cannot read: {reason}") from exc
     try:
         text = data.decode("utf-8-sig")  # tolerate a BOM, as editors on Windows write one
         doc = json.loads(text)
@@ -505,6 +527,7 @@ def _parse(path: Path) -> dict[str, Any]:
         raise ConfigError(where, f"invalid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ConfigError(where, f"expected a JSON object at the top level, got {_shown(doc)}")
+    _check_text(doc)
     return doc
 
 

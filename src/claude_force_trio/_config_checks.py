@@ -1,8 +1,10 @@
 """Value checks for the config loader: each returns the value or raises a ConfigError.
 
 Why hand-written: every error must be one line naming the JSON path and what
-was expected (``performance.max_concurrent_agents: expected a positive integer,
-got "ten"``), with a did-you-mean hint for unknown keys.
+was expected (``performance.max_concurrent_agents: expected an integer from 1 to
+10000, got "ten"``), with a did-you-mean hint for unknown keys. Every number
+has a range bounded on both sides, so no finite but absurd value (``1e308``)
+passes to overflow later.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ._errors import ConfigError
+from ._text import check_text, text_problem
 
 Check = Callable[[Any, str], Any]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -49,29 +52,40 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _integer(minimum: int | None = 1) -> Check:
-    what = "an integer" if minimum is None else "a positive integer"
+def _bound(value: float) -> str:
+    """A range bound as people write it: ``31536000``, not ``3.1536e+07``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _integer(*, high: int, low: int = 1) -> Check:
+    """An integer from ``low`` to ``high``: a bound on both sides, so no value is absurd."""
+    what = f"an integer from {low} to {high}"
 
     def check(value: Any, path: str) -> int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok or (minimum is not None and value < minimum):
+        if not ok or not low <= value <= high:
             raise _expected(path, what, value)
         return int(value)
 
     return check
 
 
-def _number(*, low: float = 0.0, high: float | None = None, strict: bool = True) -> Check:
-    if high is not None:
-        what = f"a number from {low:g} to {high:g}"
+def _number(*, high: float, low: float = 0.0, strict: bool = True) -> Check:
+    """A finite number up to ``high``, above ``low`` (``strict``) or from it.
+
+    The upper bound is required: a value such as ``1e308`` is finite, passes a
+    sign check, and then overflows where it is turned into bytes or seconds.
+    """
+    if strict:
+        what = f"a number above {_bound(low)} and at most {_bound(high)}"
     else:
-        what = "a positive number" if strict else "a number ≥ 0"
+        what = f"a number from {_bound(low)} to {_bound(high)}"
 
     def check(value: Any, path: str) -> float:
         if not _is_number(value):
             raise _expected(path, what, value)
         bad = value <= low if strict else value < low
-        if bad or (high is not None and value > high):
+        if bad or value > high:
             raise _expected(path, what, value)
         return float(value)
 
@@ -138,3 +152,23 @@ def _require(obj: Mapping[str, Any], path: str, key: str) -> Any:
 def _read(obj: Mapping[str, Any], path: str, checks: Mapping[str, Check]) -> dict[str, Any]:
     """Apply ``checks`` to the keys present in ``obj``; return them as dataclass kwargs."""
     return {k: check(obj[k], _key_path(path, k)) for k, check in checks.items() if k in obj}
+
+
+def _check_text(doc: Any, path: str = "") -> None:
+    """Refuse a string, or a key, anywhere in ``doc`` that cannot be sent as UTF-8.
+
+    The whole document is walked, ignored sections too (``cft config migrate``
+    writes them back), so no lone surrogate (a JSON ``"\\ud800"``) reaches a
+    prompt, a cache key or a message. Iterative: JSON nests deeper than Python recurses.
+    """
+    stack: list[tuple[Any, str, str | None]] = [(doc, path, None)]  # (value, where, its key)
+    while stack:
+        value, where, key = stack.pop()
+        if key is not None and (problem := text_problem(key)) is not None:
+            raise ConfigError(where, f"the key is {problem}")
+        if isinstance(value, str):
+            check_text(value, where)
+        elif isinstance(value, dict):  # pushed in reverse, so reported in file order
+            stack.extend((v, _key_path(where, k), k) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", None) for i, v in reversed(list(enumerate(value))))

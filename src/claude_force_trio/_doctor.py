@@ -3,7 +3,8 @@
 Why a separate module: each check is a small function returning a
 :class:`Check` instead of printing, so the CLI decides how to show them (✓/✗
 lines, ``--json``) and tests can call them directly. Checks never raise: a
-failure is a ✗ line with the reason. The API key is never shown, only whether
+failure is a ✗ line with the reason, and every detail is printable (a lone
+surrogate is spelled ``\\udcff``). The API key is never shown, only whether
 it is set.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import trio
 
 from ._errors import CFTError
+from ._text import printable
 
 __all__ = ["Check", "check_dir", "check_reachable", "run_checks"]
 
@@ -32,6 +34,11 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+    def __post_init__(self) -> None:
+        # A detail quotes paths and config values, which may hold lone surrogates
+        # (undecodable bytes in a path, a JSON "\ud800"); printing those crashed.
+        object.__setattr__(self, "detail", printable(self.detail))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object of one check."""

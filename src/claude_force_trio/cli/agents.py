@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._text import printable
 from . import _console
 from ._app import Globals, JsonOption, command_group, handles_errors, unknown_name
 
@@ -80,7 +81,8 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"agents in {config.path}", title_justify="left", box=None)
+    # printable: the config's path may hold undecodable bytes (surrogates) from argv.
+    table = Table(title=f"agents in {printable(str(config.path))}", title_justify="left", box=None)
     for column in ("name", "model", "max_tokens", "file", "domains", "description"):
         table.add_column(column, no_wrap=column not in ("description", "domains"))
     for doc in docs:

@@ -23,6 +23,7 @@ from pathlib import Path
 import typer
 
 from .._errors import ConfigError
+from .._text import printable
 from . import _console
 from ._app import Globals, command_group, handles_errors
 
@@ -42,7 +43,7 @@ def validate(ctx: typer.Context) -> None:
         build_graph(workflow)
     agents, workflows = len(config.agents), len(config.workflows)
     _console.success(
-        f"{config.path}: {agents} agent{'s' * (agents != 1)}, "
+        f"{printable(str(config.path))}: {agents} agent{'s' * (agents != 1)}, "
         f"{workflows} workflow{'s' * (workflows != 1)}"
     )
 
@@ -78,7 +79,7 @@ def migrate(ctx: typer.Context) -> None:
     path = config.path
     text = json.dumps(config_to_dict(config), indent=2, ensure_ascii=False) + "\n"
     if path.read_text(encoding="utf-8") == text:
-        _console.success(f"{path} is already up to date; nothing written")
+        _console.success(f"{printable(str(path))} is already up to date; nothing written")
         return
     backup = _backup_path(path)
     try:
@@ -86,4 +87,4 @@ def migrate(ctx: typer.Context) -> None:
         _write_atomically(path, text)
     except OSError as exc:
         raise ConfigError(str(exc.filename or path), f"cannot write: {exc.strerror}") from exc
-    _console.success(f"wrote {path} (the old file is {backup})")
+    _console.success(f"wrote {printable(str(path))} (the old file is {printable(str(backup))})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,8 +27,26 @@ __all__ = ["app"]
 app = command_group("Summarise recorded calls: latency, success, tokens, cost, savings, anomalies.")
 HoursOption = Annotated[
     float | None,
-    typer.Option("--hours", min=0.0, help="Only the last H hours (default: all history)."),
+    typer.Option("--hours", help="Only the last H hours (default: all history)."),
 ]
+#: The longest window ``--hours`` takes: a century. Beyond it ``now - hours``
+#: leaves the calendar (year 1) and used to crash with an overflow.
+MAX_HOURS = 100 * 8760
+
+
+def _hours(hours: float | None) -> float | None:
+    """``--hours`` if it is a sane window; else a ConfigError (one line, exit 2).
+
+    Checked here rather than by typer's ``min=``, which lets ``inf`` through and
+    reports the rest as a framed usage panel instead of an ``error:`` line.
+    """
+    if hours is not None and not (0 < hours <= MAX_HOURS):  # also false for nan
+        raise ConfigError(
+            "--hours",
+            f"expected a number of hours above 0 and at most {MAX_HOURS} (omit it for all"
+            f" history), got {hours:g}",
+        )
+    return hours
 
 
 def _directory() -> Path:
@@ -37,7 +56,7 @@ def _directory() -> Path:
 def _summary(hours: float | None) -> Summary:
     from .._aggregate import aggregate
 
-    return aggregate(_directory(), hours=hours)
+    return aggregate(_directory(), hours=_hours(hours))
 
 
 def _empty(hours: float | None) -> None:
@@ -186,7 +205,7 @@ def anomalies(
     hours: HoursOption = None,
     threshold: Annotated[
         float,
-        typer.Option("--threshold", min=0.0, help="Robust z-score above which a call is listed."),
+        typer.Option("--threshold", help="Robust z-score above which a call is listed."),
     ] = 3.5,
     limit: Annotated[int, typer.Option("--limit", min=1, help="List at most N calls.")] = 50,
     as_json: JsonOption = False,
@@ -194,7 +213,9 @@ def anomalies(
     """Calls far slower or costlier than their agent's usual (robust z-score), with run ids."""
     from .._anomalies import find_anomalies
 
-    found = find_anomalies(_directory(), hours=hours, threshold=threshold, limit=limit)
+    if not math.isfinite(threshold) or threshold < 0:
+        raise ConfigError("--threshold", f"expected a finite number ≥ 0, got {threshold:g}")
+    found = find_anomalies(_directory(), hours=_hours(hours), threshold=threshold, limit=limit)
     if as_json:
         _console.print_json({"anomalies": [a.to_dict() for a in found]})
         return
@@ -227,7 +248,7 @@ def export(
     from .._metrics import FIELDS
 
     stats = ReadStats()
-    records = read_records(_directory(), since=window_start(hours), stats=stats)
+    records = read_records(_directory(), since=window_start(_hours(hours)), stats=stats)
     count = 0
     try:
         out = path.open("w", encoding="utf-8", newline="")
