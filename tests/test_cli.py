@@ -386,6 +386,39 @@ def test_workflow_run_plain() -> None:
     assert "\x1b[" not in out  # no colour codes on a pipe
 
 
+def test_workflow_run_live_table_fits_the_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live table of a 40-step run on a 12-line screen: 11 lines at most, a summary last."""
+    from claude_force_trio.cli import _console
+
+    steps: list[dict[str, Any]] = [{"id": "root", "agent": "helper", "task": "split"}]
+    steps += [
+        {"id": f"w{i}", "agent": "helper", "task": f"part {i}", "dependencies": ["root"]}
+        for i in range(38)
+    ]
+    workers = [step["id"] for step in steps[1:]]
+    steps.append({"id": "join", "agent": "helper", "task": "merge", "dependencies": workers})
+    doc = {
+        "defaults": {"model": "haiku", "max_tokens": 64},
+        "agents": {"helper": {"file": "helper.md"}},
+        "workflows": {"wide": {"steps": steps}},
+    }
+    config = write_config(tmp_path / "wide", doc, {"helper": "# Helper\n\nHelps.\n"})
+    monkeypatch.setattr(_console, "interactive", lambda: True)
+    monkeypatch.setenv("LINES", "12")
+    result = cft("workflow", "run", "wide", config=config)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["step", "agent", "status"]
+    end = next(i for i, line in enumerate(lines) if line.startswith("… "))
+    assert end <= 10
+    hidden = 40 - (end - 1)
+    # Not a real terminal, so rich ends the table without a newline: the summary follows.
+    assert lines[end].startswith(f"… {hidden} more: {hidden} succeeded")
+    assert "makespan" in lines[end]
+
+
 def test_workflow_run_sequential() -> None:
     """--sequential runs one step at a time, in topological order."""
     result = cft("workflow", "run", "code-quality-check", "--sequential", "--json")

@@ -54,10 +54,12 @@ from ._events import (
 from ._pricing import cost_usd
 from ._prompts import DependencyOutput, build_request, user_message
 from ._ratelimit import AdaptiveLimiter
+from ._reply_stream import ReplyStream, RestartCallback, TextCallback
 from ._resilience import Resilience
 from ._results import StepResult, WorkflowResult
 from ._retry import RetryDetails, RetryPolicy
 from ._scheduler import StepProgress, WorkflowRun, now
+from ._text import check_text
 from ._types import MessageResult
 
 if TYPE_CHECKING:
@@ -66,8 +68,6 @@ if TYPE_CHECKING:
     from .simulator import SimulatorConfig
 
 __all__ = ["Engine", "open_engine"]
-
-TextCallback = Callable[[str], object]
 
 
 class Engine:
@@ -150,7 +150,7 @@ class Engine:
     async def _call(
         self,
         body: dict[str, Any],
-        on_text: TextCallback | None,
+        stream: ReplyStream | None,
         *,
         agent: str | None = None,
         on_attempt: Callable[[int], object] | None = None,
@@ -164,7 +164,8 @@ class Engine:
 
         Args:
             body: the request body.
-            on_text: streams the reply; restarts from the beginning on a retry.
+            stream: gets the reply's text: told where each attempt begins, and
+                given the answer whole if no chunk of it was streamed.
             agent: the agent asking, for the per-agent cache policy.
             on_attempt: called with each attempt's number just before it is sent.
             on_retry: called before waiting to retry.
@@ -175,19 +176,29 @@ class Engine:
         """
         client = self._client
 
+        def attempting(number: int) -> None:
+            if stream is not None:
+                stream.attempt(number)
+            if on_attempt is not None:
+                on_attempt(number)
+
         async def live() -> MessageResult:
             return await self.resilience.call(
                 (client.base_url, str(body.get("model", ""))),
-                lambda: client.create(body, on_text=on_text),
-                on_attempt=on_attempt,
+                lambda: client.create(body, on_text=stream),
+                on_attempt=attempting,
                 on_retry=on_retry,
             )
 
         if self.response_cache is None:
-            return await live(), False
-        return await self.response_cache.fetch_or_call(
-            body, agent, live, on_text=on_text, on_served=on_served
-        )
+            answer = await live(), False
+        else:
+            answer = await self.response_cache.fetch_or_call(
+                body, agent, live, on_text=stream, on_served=on_served
+            )
+        if stream is not None:
+            stream.whole(answer[0].text)
+        return answer
 
     async def _execute(
         self,
@@ -200,6 +211,7 @@ class Engine:
         hooks: Sequence[Hook],
         on_start: Callable[[str], None] | None = None,
         memory_task: str | None = None,
+        on_restart: RestartCallback | None = None,
     ) -> StepResult:
         """Run one prepared request, with retries, under the step's own deadline.
 
@@ -253,7 +265,7 @@ class Engine:
             with deadline:
                 message, cached = await self._call(
                     body,
-                    on_text,
+                    None if on_text is None else ReplyStream(on_text, on_restart),
                     agent=progress.agent,
                     on_attempt=attempting,
                     on_retry=retrying,
@@ -364,9 +376,17 @@ class Engine:
         temperature: float | None = None,
         timeout_s: float | None = None,
         on_text: TextCallback | None = None,
+        on_restart: RestartCallback | None = None,
         hooks: Sequence[Hook] = (),
     ) -> StepResult:
         """Run one agent on one task and return its result (never raises for API errors).
+
+        With ``on_text`` the reply is streamed. A retry sends the request again and
+        its text starts from the beginning, so ``on_restart`` says when the text
+        delivered so far belonged to an attempt that failed and is void: for a
+        successful result, the chunks ``on_text`` got after the last
+        ``on_restart`` call joined are exactly ``result.output``. An answer from
+        the cache (or from a server that would not stream) arrives as one chunk.
 
         Args:
             agent: the agent's name in the config.
@@ -376,12 +396,18 @@ class Engine:
             temperature: override the temperature.
             timeout_s: this call's deadline (default ``performance.step_timeout_s``).
             on_text: stream the reply, calling this with each text chunk as it arrives.
+            on_restart: called with the next attempt's number (2, 3, …) just before
+                it is sent, when the failed attempt had delivered text; its
+                ``StepRetrying`` event, with the error, reached the hooks first.
+                Without it, a retried stream's chunks are the failed attempt's
+                partial text followed by the whole new reply.
             hooks: extra hooks for this call only.
 
         Raises:
-            ConfigError: unknown agent or empty task.
+            ConfigError: unknown agent, empty task, or one that is not UTF-8 text.
         """
         config = self._agent(agent)
+        check_text(task, "task")
         text, memory_task = await self._user_text(agent, task)
         body = self._prepare(
             config, text, model=model, max_tokens=max_tokens, temperature=temperature
@@ -395,6 +421,7 @@ class Engine:
             on_text=on_text,
             hooks=hooks,
             memory_task=memory_task,
+            on_restart=on_restart,
         )
 
     async def run_many(
@@ -409,6 +436,7 @@ class Engine:
         prepared = []
         for index, (agent, task) in enumerate(jobs):
             config = self._agent(agent, f"jobs[{index}].agent")
+            check_text(task, f"jobs[{index}].task")
             text, memory_task = await self._user_text(agent, task)
             body = self._prepare(config, text)
             prepared.append(
@@ -464,6 +492,8 @@ class Engine:
             ConfigError: unknown workflow or an invalid graph.
         """
         workflow = self.workflow(name)
+        if task is not None:
+            check_text(task, "task")
         run_task = task if task is not None else workflow.task
         if not run_task:
             for step in workflow.steps:

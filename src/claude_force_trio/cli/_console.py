@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "detail",
     "error",
     "interactive",
     "notice",
@@ -29,6 +30,7 @@ __all__ = [
     "stderr",
     "stdout",
     "success",
+    "terminal",
     "write",
 ]
 
@@ -61,13 +63,23 @@ def stderr() -> Console:
     return _console("stderr", sys.stderr)
 
 
+def terminal() -> bool:
+    """True when stdout is a terminal: someone watches it as it is written.
+
+    Unlike :func:`interactive`, ``NO_COLOR`` does not matter: it asks for no
+    colour, not for output held back (``run --stream`` streams to a terminal
+    either way, and buffers for a pipe).
+    """
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def interactive() -> bool:
     """True when stdout is a terminal that may get live tables and colour.
 
     A pipe or ``NO_COLOR`` (https://no-color.org) gets plain text instead.
     """
-    isatty = getattr(sys.stdout, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+    return terminal() and not os.environ.get("NO_COLOR")
 
 
 def _line(stream_console: Console, prefix: str, style: str, message: str) -> None:
@@ -87,6 +99,11 @@ def error(message: str) -> None:
 def notice(message: str) -> None:
     """Print ``notice: <message>`` as one line on stderr (e.g. the simulator notice)."""
     _line(stderr(), "notice:", "yellow", message)
+
+
+def detail(message: str) -> None:
+    """Print ``message`` dim, as one line on stderr (summaries, restarts)."""
+    stderr().print(" ".join(message.splitlines()), style="dim", soft_wrap=True, markup=False)
 
 
 def success(message: str, *, err: bool = False) -> None:

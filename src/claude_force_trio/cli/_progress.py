@@ -1,17 +1,21 @@
 """The ``workflow run`` progress display: an engine Hook fed by events.
 
-Why a hook: the engine never imports rich (DESIGN.md §1); it emits events, and
-this class turns them into a table row per step. On a terminal the table is a
-rich ``Live`` refreshed ~10×/s by a trio task (so the elapsed column ticks and
+Why a hook: the engine never imports rich; it emits events, and this class
+turns them into a table row per step. On a terminal the table is a rich
+``Live`` refreshed ~10×/s by a trio task (so the elapsed column ticks and
 rendering happens in the trio thread, where ``trio.current_time()`` works); on a
 pipe or with ``NO_COLOR`` every event that matters becomes one plain line,
 flushed at once so ``tail -f`` and CI logs show progress as it happens.
+
+A table never draws more lines than the screen has: a big run shows its
+running and failed steps, then the most recently finished, and one line that
+counts the rest by status (``_step_rows``). Redrawing every row of a
+1,000-step run ten times a second cost more than the run itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .._events import (
@@ -26,11 +30,12 @@ from .._events import (
     StepTimedOut,
     WorkflowStarted,
 )
+from ._step_rows import Row, StepRows
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, ConsoleOptions
     from rich.live import Live
-    from rich.table import Table
+    from rich.segment import Segment
 
     from .._results import StepResult, WorkflowResult
 
@@ -47,6 +52,23 @@ _STATUS_STYLE = {
     "cancelled": ("cancelled", "yellow"),
     "skipped": ("skipped", "dim"),
 }
+#: Lines of a screen the table leaves alone: its header, and the line the cursor sits on.
+_RESERVED_LINES = 2
+#: (header, alignment, widest it may grow) of each column.
+_COLUMNS = (
+    ("step", "<", 40),
+    ("agent", "<", 24),
+    ("status", "<", 16),
+    ("attempts", ">", 8),
+    ("elapsed", ">", 9),
+    ("tokens in/out", ">", 20),
+    ("cost", ">", 10),
+)
+_GAP = "  "
+_HEADER = tuple((name, "bold") for name, _, _ in _COLUMNS)
+#: rich's "dots" spinner: a running row's frame follows its own elapsed time.
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_SPINNER_S = 0.08
 
 
 def format_cost(cost: float | None) -> str:
@@ -75,17 +97,6 @@ def summary_line(result: WorkflowResult) -> str:
     return " · ".join(parts)
 
 
-@dataclass(slots=True)
-class _Row:
-    step_id: str
-    agent: str = ""
-    status: str = "waiting"
-    model: str | None = None
-    started: float | None = None
-    attempts: int = 0
-    result: StepResult | None = None
-
-
 class WorkflowProgress:
     """A Hook keeping one row per step; renders as a rich table or as plain lines.
 
@@ -98,7 +109,7 @@ class WorkflowProgress:
     def __init__(self, *, plain: Callable[[str], object] | None, clock: Callable[[], float]):
         self.plain = plain
         self.clock = clock
-        self.rows: dict[str, _Row] = {}
+        self.rows = StepRows()
         self.origin: float | None = None
         self._width = 8
 
@@ -108,25 +119,22 @@ class WorkflowProgress:
         """Update the row the event is about (and print a line in plain mode)."""
         if isinstance(event, WorkflowStarted):
             self.origin = event.at
-            self.rows = {sid: _Row(sid) for sid in event.steps}
+            self.rows = StepRows(event.steps)
             self._width = max((len(s) for s in event.steps), default=8)
             self._say(event.at, event.workflow, f"started ({len(event.steps)} steps)")
             return
         if isinstance(event, StepQueued):
-            row = self._row(event.step_id)
-            row.agent, row.status = event.agent, "queued"
+            row = self.rows.row(event.step_id)
+            row.agent = event.agent
+            self.rows.set_status(row, "queued")
         elif isinstance(event, StepStarted):
-            row = self._row(event.step_id)
-            row.agent, row.model, row.started, row.status = (
-                event.agent,
-                event.model,
-                event.at,
-                "running",
-            )
+            row = self.rows.row(event.step_id)
+            row.agent, row.model, row.started = event.agent, event.model, event.at
             row.attempts = max(row.attempts, 1)
+            self.rows.set_status(row, "running")
             self._say(event.at, event.step_id, f"started   ({event.agent}, {event.model})")
         elif isinstance(event, StepRetrying):
-            row = self._row(event.step_id)
+            row = self.rows.row(event.step_id)
             row.attempts = event.attempt + 1
             self._say(
                 event.at,
@@ -135,16 +143,10 @@ class WorkflowProgress:
                 f"(attempt {event.attempt + 1} next)",
             )
         elif isinstance(event, _FINISHED):
-            row = self._row(event.step_id)
-            row.agent, row.status, row.result = (
-                event.result.agent,
-                "cached" if event.result.cached else event.result.status,
-                event.result,
-            )
+            row = self.rows.row(event.step_id)
+            row.agent, row.result = event.result.agent, event.result
+            self.rows.set_status(row, "cached" if event.result.cached else event.result.status)
             self._say(event.at, event.step_id, self._finished_text(event.result))
-
-    def _row(self, step_id: str) -> _Row:
-        return self.rows.setdefault(step_id, _Row(step_id))
 
     def _say(self, at: float, who: str, what: str) -> None:
         if self.plain is None:
@@ -174,45 +176,56 @@ class WorkflowProgress:
         except RuntimeError:  # rendered outside trio (e.g. by Live.stop): no ticking
             return None
 
-    def __rich__(self) -> Table:
-        """The table as it stands now; running steps' elapsed time ticks."""
-        from rich.spinner import Spinner
-        from rich.table import Table
-        from rich.text import Text
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        """The table as it stands now, one screen line per row, in at most the lines it has.
 
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        table.add_column("step", no_wrap=True)
-        table.add_column("agent", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("attempts", justify="right")
-        table.add_column("elapsed", justify="right")
-        table.add_column("tokens in/out", justify="right")
-        table.add_column("cost", justify="right")
+        Drawn as segments, straight: a rich ``Table`` lays out each cell through
+        several renderables (~0.5 ms a row), which at ten frames a second was
+        most of what a big run's display cost.
+        """
+        from rich.cells import cell_len
+        from rich.segment import Segment
+
+        room = (options.height or options.max_height) - _RESERVED_LINES
+        rows, hidden = self.rows.visible(room)
         now = self._now()
-        for row in self.rows.values():
-            status: RenderableType
-            if row.status == "running":
-                status = Spinner("dots", text=Text("running", style="bold cyan"))
-            else:
-                label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
-                status = Text(label, style=style)
-            result = row.result
-            if result is not None:
-                elapsed = f"{result.elapsed_s:.2f}s" if result.status != "skipped" else ""
-                attempts = str(result.attempts) if result.attempts else ""
-                tokens = (
-                    f"{result.usage.input_tokens:,}/{result.usage.output_tokens:,}"
-                    if result.usage.total_tokens
-                    else ""
-                )
-                cost = format_cost(result.cost_usd) if result.status == "succeeded" else ""
-            else:
-                elapsed = ""
-                if row.started is not None and now is not None:
-                    elapsed = f"{now - row.started:.1f}s"
-                attempts, tokens, cost = (str(row.attempts) if row.attempts else ""), "", ""
-            table.add_row(row.step_id, row.agent, status, attempts, elapsed, tokens, cost)
-        return table
+        lines = [_HEADER, *(self._cells(row, now) for row in rows)]
+        widths = [
+            min(cap, max(cell_len(cells[i][0]) for cells in lines))
+            for i, (_, _, cap) in enumerate(_COLUMNS)
+        ]
+        if hidden:
+            counts = " · ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in hidden.items())
+            lines.append(((f"… {sum(hidden.values()):,} more: {counts}", "dim"),))
+        newline = Segment.line()
+        for cells in lines:
+            segments = _grid_line(cells, widths, console)
+            # A row wider than the screen loses its end rather than wrapping.
+            yield from Segment.adjust_line_length(segments, options.max_width, pad=False)
+            yield newline
+
+    @staticmethod
+    def _cells(row: Row, now: float | None) -> tuple[tuple[str, str], ...]:
+        """(text, style) of each column for one row."""
+        age = None if now is None or row.started is None else now - row.started
+        if row.status == "running":
+            frame = _SPINNER[int((age or 0.0) / _SPINNER_S) % len(_SPINNER)]
+            status = (f"{frame} running", "bold cyan")
+        else:
+            status = _STATUS_STYLE.get(row.status, (row.status, ""))
+        result = row.result
+        if result is None:
+            elapsed = "" if age is None else f"{age:.1f}s"
+            figures = (str(row.attempts) if row.attempts else ""), elapsed, "", ""
+        else:
+            usage = result.usage
+            figures = (
+                str(result.attempts) if result.attempts else "",
+                f"{result.elapsed_s:.2f}s" if result.status != "skipped" else "",
+                f"{usage.input_tokens:,}/{usage.output_tokens:,}" if usage.total_tokens else "",
+                format_cost(result.cost_usd) if result.status == "succeeded" else "",
+            )
+        return (row.step_id, ""), (row.agent, ""), status, *((f, "") for f in figures)
 
     async def refresh(self, live: Live, interval: float = 0.1) -> None:
         """Redraw ``live`` every ``interval`` seconds until cancelled."""
@@ -221,3 +234,31 @@ class WorkflowProgress:
         while True:
             live.refresh()
             await trio.sleep(interval)
+
+
+def _grid_line(
+    cells: Sequence[tuple[str, str]], widths: Sequence[int], console: Console
+) -> list[Segment]:
+    """One table line: each cell fitted to its column's width, columns two spaces apart.
+
+    Neighbouring cells of one style share a segment (most of a row is unstyled).
+    A line of fewer cells than columns (the summary) is written as it is.
+    """
+    from rich.cells import cell_len, set_cell_size
+    from rich.segment import Segment
+
+    if len(cells) < len(widths):
+        return [Segment(text, console.get_style(style) if style else None) for text, style in cells]
+    runs: list[tuple[str, str]] = []
+    for (text, style), width, (_, align, _) in zip(cells, widths, _COLUMNS, strict=True):
+        if cell_len(text) > width:
+            text = set_cell_size(text, width - 1) + "…"
+        pad = " " * (width - cell_len(text))
+        text = pad + text if align == ">" else text + pad
+        if runs and runs[-1][1] == style:
+            runs[-1] = (runs[-1][0] + _GAP + text, style)
+        else:
+            if runs:
+                runs[-1] = (runs[-1][0] + _GAP, runs[-1][1])
+            runs.append((text, style))
+    return [Segment(text, console.get_style(style) if style else None) for text, style in runs]

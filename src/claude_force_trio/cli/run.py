@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple
 import typer
 
 from .._errors import ConfigError
+from .._text import check_text
 from . import _console
 from ._app import (
     EXIT_FAILED,
@@ -29,9 +30,10 @@ from ._app import (
 
 if TYPE_CHECKING:
     from .._backend import Backend
+    from .._events import Event
     from .._results import StepResult
 
-__all__ = ["Job", "read_jobs", "run", "run_many"]
+__all__ = ["Job", "read_jobs", "read_stdin", "run", "run_many"]
 NoCacheOption = Annotated[
     bool,
     typer.Option("--no-cache", help="Neither read nor write the response cache."),
@@ -54,6 +56,65 @@ def _step_summary(result: StepResult) -> str:
     return " · ".join(parts)
 
 
+class _ReplyPrinter:
+    """Prints a streamed reply so that each token of the final answer shows once.
+
+    A retry after a mid-stream failure starts the reply again from its first
+    token. On a terminal the text is written as it arrives, and a restart ends the
+    abandoned attempt's line and says why, dim, on stderr; the new answer then
+    starts on a fresh line. Anywhere else (a pipe, a file) nobody watches the
+    text arrive, so it is held until the attempt is known good and only the
+    final answer is written: a script reads exactly what a plain run prints.
+
+    Args:
+        live: write text as it arrives (stdout is a terminal).
+    """
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self._held: list[str] = []
+        self._line_open = False
+        self._reason = ""
+
+    def text(self, chunk: str) -> None:
+        """The engine's ``on_text``."""
+        if self.live:
+            self._show(chunk)
+        else:
+            self._held.append(chunk)
+
+    def retrying(self, event: Event) -> None:
+        """A hook: remember why the last attempt failed, for the restart line."""
+        from .._events import StepRetrying
+
+        if isinstance(event, StepRetrying):
+            self._reason = event.error or event.error_type
+
+    def restart(self, attempt: int) -> None:
+        """The engine's ``on_restart``: what was shown so far is void."""
+        if not self.live:
+            self._held.clear()
+            return
+        self._end_line()
+        _console.detail(f"↻ attempt {attempt}: stream interrupted ({self._reason}), restarting")
+
+    def finish(self, result: StepResult) -> None:
+        """Write the held answer (if the run succeeded) and end the last line."""
+        if self._held and result.ok:
+            self._show("".join(self._held))
+        self._end_line()
+
+    def _show(self, text: str) -> None:
+        if text:
+            _console.write(text)
+            self._line_open = not text.endswith("\n")
+
+    def _end_line(self) -> None:
+        if self._line_open:
+            _console.write("\n")
+            self._line_open = False
+
+
 @handles_errors
 def run(
     ctx: typer.Context,
@@ -72,7 +133,12 @@ def run(
     ] = None,
     no_cache: NoCacheOption = False,
     stream: Annotated[
-        bool, typer.Option("--stream", help="Print the reply as it arrives (ignored with --json).")
+        bool,
+        typer.Option(
+            "--stream",
+            help="Print the reply as it arrives (on a terminal; a pipe gets the final answer"
+            " once, after any retry). Ignored with --json.",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -82,19 +148,14 @@ def run(
     """
     settings = Globals.of(ctx)
     if task == "-":
-        task = sys.stdin.read()
+        task = read_stdin("task")
     if not task.strip():
         raise ConfigError("task", "the task is empty")
     config = settings.load()
     if agent not in config.agents:
         raise unknown_name("agent", agent, config.agents)
     backend = settings.backend(config)
-    streaming = stream and not as_json
-    streamed: list[str] = []
-
-    def on_text(chunk: str) -> None:
-        streamed.append(chunk)
-        _console.write(chunk)
+    printer = _ReplyPrinter(live=_console.terminal()) if stream and not as_json else None
 
     async def main() -> StepResult:
         async with open_cli_engine(config, backend, no_cache=no_cache) as engine:
@@ -104,22 +165,23 @@ def run(
                 model=model,
                 max_tokens=max_tokens,
                 temperature=temperature,
-                on_text=on_text if streaming else None,
+                on_text=None if printer is None else printer.text,
+                on_restart=None if printer is None else printer.restart,
+                hooks=() if printer is None else (printer.retrying,),
             )
 
     result = run_trio(main)
     if as_json:
         _console.print_json(result.to_dict())
-    elif streaming:
-        if streamed and not streamed[-1].endswith("\n"):
-            _console.write("\n")
+    elif printer is not None:
+        printer.finish(result)
     elif result.output is not None:
         _console.write(result.output if result.output.endswith("\n") else result.output + "\n")
     if not result.ok:
         _console.error(f"{agent}: {result.error or result.status}")
         raise typer.Exit(EXIT_FAILED)
     if not as_json:
-        _console.stderr().print(_step_summary(result), style="dim", soft_wrap=True, markup=False)
+        _console.detail(_step_summary(result))
 
 
 _EXPECTED = 'expected {"agent": str, "task": str}'
@@ -133,43 +195,86 @@ class Job(NamedTuple):
     task: str
 
 
+def read_stdin(where: str) -> str:
+    """All of stdin as text (``-`` for a task): read as bytes and decoded here.
+
+    Decoded by us, not by Python's stream, so bytes that are not UTF-8 are one
+    error line naming ``where``, not a traceback (UTF-8 locale) or surrogates
+    that crash later (C locale). A leading BOM is dropped.
+
+    Raises:
+        ConfigError: stdin is not UTF-8.
+    """
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(where, f"stdin is not valid UTF-8 (byte {exc.start})") from None
+
+
+def _read_lines(source: str) -> tuple[str, list[str]]:
+    """The name errors use (``<stdin>`` or the path) and the lines of ``source``.
+
+    Split on ``\\n`` only: ``str.splitlines`` also splits on U+2028 and other
+    separators that JSON allows raw inside a string, which would cut a valid
+    line in two.
+    """
+    name = "<stdin>" if source == "-" else source
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(source, f"cannot read: {reason}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raw = exc.object  # the bytes after any BOM, which exc.start counts in
+        number = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1)
+        raise ConfigError(f"{name}:{number}", f"not valid UTF-8 (byte {column})") from None
+    return name, text.split("\n")
+
+
+def _parse_job(line: str, where: str) -> Job:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(where, f"invalid JSON ({exc.msg}); {_EXPECTED}") from None
+    except RecursionError:  # [[[[…]]]] deeper than the decoder recurses
+        raise ConfigError(where, f"invalid JSON (nested too deeply); {_EXPECTED}") from None
+    except ValueError:  # an integer of thousands of digits
+        raise ConfigError(where, f"invalid JSON (a number too long); {_EXPECTED}") from None
+    ok = (
+        isinstance(item, dict)
+        and set(item) == {"agent", "task"}
+        and isinstance(item["agent"], str)
+        and isinstance(item["task"], str)
+        and item["agent"].strip() != ""
+        and item["task"].strip() != ""
+    )
+    if not ok:
+        raise ConfigError(where, _EXPECTED)
+    # A "\\ud800" escape decodes to a lone surrogate, which no request can carry.
+    check_text(item["agent"], f"{where}: agent")
+    check_text(item["task"], f"{where}: task")
+    return Job(where, item["agent"], item["task"])
+
+
 def read_jobs(source: str) -> list[Job]:
     """Parse a JSONL file of ``{"agent": ..., "task": ...}`` lines (``-`` for stdin).
 
     Blank lines are skipped. Errors name ``file:line`` so the line can be found.
 
     Raises:
-        ConfigError: the file cannot be read, or a line is not such an object.
+        ConfigError: the file cannot be read, or a line is not such an object
+            (bytes that are not UTF-8, JSON too deep, text with lone surrogates).
     """
-    if source == "-":
-        name, text = "<stdin>", sys.stdin.read()
-    else:
-        name = source
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError(source, f"cannot read: {reason}") from exc
-    jobs: list[Job] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(where, f"invalid JSON ({exc.msg}); {_EXPECTED}") from None
-        ok = (
-            isinstance(item, dict)
-            and set(item) == {"agent", "task"}
-            and isinstance(item["agent"], str)
-            and isinstance(item["task"], str)
-            and item["agent"].strip() != ""
-            and item["task"].strip() != ""
-        )
-        if not ok:
-            raise ConfigError(where, _EXPECTED)
-        jobs.append(Job(where, item["agent"], item["task"]))
+    name, lines = _read_lines(source)
+    jobs = [
+        _parse_job(line, f"{name}:{number}")
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
     if not jobs:
         raise ConfigError(name, f"no tasks in the file; {_EXPECTED} on each line")
     return jobs
@@ -247,4 +352,4 @@ def _summarise(results: list[StepResult]) -> None:
         f"{ok}/{len(results)} succeeded · longest {longest:.2f} s · step time {total:.2f} s"
         f" · {tokens:,} tokens · {format_cost(cost)}"
     )
-    _console.stderr().print(line, style="dim", soft_wrap=True, markup=False)
+    _console.detail(line)
