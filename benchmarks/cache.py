@@ -39,12 +39,12 @@ import diskcache
 import trio
 from _common import markdown_table, now_ns
 
+from claude_force_trio._api._client import MessagesClient
 from claude_force_trio._backend import Backend
-from claude_force_trio._cache import cache_key
-from claude_force_trio._cache_policy import CachePolicy, ResponseCache
-from claude_force_trio._client import MessagesClient
+from claude_force_trio._cache._disk import DiskCache
+from claude_force_trio._cache._entry import cache_key
+from claude_force_trio._cache._policy import CachePolicy, ResponseCache
 from claude_force_trio._config import Config, load_config
-from claude_force_trio._disk_cache import DiskCache
 from claude_force_trio._engine import open_engine
 from claude_force_trio._pricing import cost_usd
 from claude_force_trio._prompts import DependencyOutput, build_request, user_message

@@ -111,7 +111,7 @@ def make_config(name: str, steps: tuple[StepConfig, ...]) -> Config:
     )
 
 
-async def run_waves(engine: Engine, name: str, graph: Graph) -> float:
+async def run_waves(engine: Engine, name: str, graph: Graph[Any]) -> float:
     """The seed's scheduler: all ready steps as one batch, wait for the batch, repeat."""
     outputs: dict[str, str] = {}
     start = trio.current_time()

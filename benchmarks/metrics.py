@@ -26,9 +26,9 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table
 
-from claude_force_trio._aggregate import aggregate
-from claude_force_trio._anomalies import find_anomalies
 from claude_force_trio._memory import open_memory
+from claude_force_trio._metrics._aggregate import aggregate
+from claude_force_trio._metrics._anomalies import find_anomalies
 
 TEMPLATE = (
     '{"ts":"2026-01-01T%02d:%02d:%02d.000+00:00","run_id":"run-%08d","workflow":"wf%d",'

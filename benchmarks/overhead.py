@@ -34,7 +34,7 @@ import httpx
 import trio
 from _common import markdown_table, median_us, now_ns, simulator_process
 
-from claude_force_trio._client import MessagesClient
+from claude_force_trio._api._client import MessagesClient
 
 KEY = "fake-key-bench-not-a-secret"
 BODY: dict[str, Any] = {

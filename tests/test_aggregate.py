@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from claude_force_trio._aggregate import aggregate, read_records
-from claude_force_trio._anomalies import find_anomalies
-from claude_force_trio._quantiles import EXACT_LIMIT, RELATIVE_ERROR, Quantiles
+from claude_force_trio._metrics._aggregate import aggregate, read_records
+from claude_force_trio._metrics._anomalies import find_anomalies
+from claude_force_trio._metrics._quantiles import EXACT_LIMIT, RELATIVE_ERROR, Quantiles
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -231,7 +231,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, resource, sys
     from pathlib import Path
-    from claude_force_trio._aggregate import aggregate
+    from claude_force_trio._metrics._aggregate import aggregate
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = aggregate(Path(sys.argv[1]))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
+from claude_force_trio._api._breaker import BreakerRegistry, CircuitBreaker, is_health_failure
 from claude_force_trio._backend import Backend
-from claude_force_trio._breaker import BreakerRegistry, CircuitBreaker, is_health_failure
 from claude_force_trio._config import CircuitBreakerConfig, RetryConfig
 from claude_force_trio._engine import open_engine
 from claude_force_trio._errors import (

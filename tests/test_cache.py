@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 import trio
 
-from claude_force_trio._cache import (
+from claude_force_trio._cache._disk import DiskCache
+from claude_force_trio._cache._entry import (
     CacheBackend,
     CachedResponse,
     cache_key,
     canonical_request,
 )
-from claude_force_trio._cache_policy import (
+from claude_force_trio._cache._policy import (
     CachePolicy,
     ResponseCache,
     min_cacheable_tokens,
@@ -30,7 +31,6 @@ from claude_force_trio._cache_policy import (
     worth_prompt_caching,
 )
 from claude_force_trio._config import AgentConfig, CacheConfig, Config, Defaults, FeaturesConfig
-from claude_force_trio._disk_cache import DiskCache
 from claude_force_trio._pricing import cost_usd
 from claude_force_trio._prompts import build_request
 from claude_force_trio._types import MessageResult, Usage

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import trio
 
-from claude_force_trio._cache import CachedResponse
-from claude_force_trio._disk_cache import DiskCache
+from claude_force_trio._cache._disk import DiskCache
+from claude_force_trio._cache._entry import CachedResponse
 from claude_force_trio._types import Usage
 
 WORKERS = 4

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import trio
 
-from claude_force_trio._cache import CachedResponse
-from claude_force_trio._cache_policy import CachePolicy, ResponseCache, open_backend
+from claude_force_trio._cache._entry import CachedResponse
+from claude_force_trio._cache._policy import CachePolicy, ResponseCache, open_backend
+from claude_force_trio._cache._redis import RedisCache
 from claude_force_trio._config import CacheConfig
 from claude_force_trio._errors import ConfigError
-from claude_force_trio._redis_cache import RedisCache
 
 from .test_cache import (
     HOUR,

@@ -13,8 +13,8 @@ import pytest
 import trio
 import trio.testing
 
-from claude_force_trio import _client
-from claude_force_trio._client import MessagesClient
+from claude_force_trio._api import _client as _client
+from claude_force_trio._api._client import MessagesClient
 from claude_force_trio._errors import (
     APIConnectionError,
     APIResponseError,

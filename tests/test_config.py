@@ -20,7 +20,6 @@ from claude_force_trio._config import (
     CacheConfig,
     CircuitBreakerConfig,
     Config,
-    ConfigError,
     Defaults,
     FeaturesConfig,
     MemoryConfig,
@@ -29,7 +28,8 @@ from claude_force_trio._config import (
     find_config,
     load_config,
 )
-from claude_force_trio._config_migrate import config_to_dict
+from claude_force_trio._config._load import ConfigError
+from claude_force_trio._config._migrate import config_to_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / ".claude" / "claude.json"
 

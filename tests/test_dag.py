@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claude_force_trio._config import StepConfig, WorkflowConfig
-from claude_force_trio._dag import Graph, build_graph, check_workflow, simulate_makespan
+from claude_force_trio._dag import Graph, build_graph, simulate_makespan
 from claude_force_trio._errors import ConfigError
 
 Spec = Sequence[tuple[str, Sequence[str]]]
@@ -111,34 +112,6 @@ def test_duplicate_listed_dependency_is_collapsed() -> None:
     g = graph([("a", []), ("b", ["a", "a"])])
     assert g.dependencies["b"] == ("a",)
     assert g.dependents["a"] == ("b",)
-
-
-def test_ready_sets() -> None:
-    """Ready steps are unstarted steps whose dependencies are all done, in config order."""
-    g = graph(DIAMOND)
-    assert g.ready(done=(), started=()) == ["top"]
-    assert g.ready(done=(), started=["top"]) == []
-    assert g.ready(done={"top"}, started={"top"}) == ["left", "right"]
-    assert g.ready(done={"top", "right"}, started={"top", "left", "right"}) == []
-    assert g.ready(done={"top", "left", "right"}, started={"top", "left", "right"}) == ["bottom"]
-    assert g.ready(done=set(g.steps), started=set(g.steps)) == []
-
-
-def test_ready_skewed_config_order() -> None:
-    """Ready sets list steps in config order even when they become ready together."""
-    g = graph(SKEWED)
-    assert g.ready(done=["start"], started=["start"]) == ["short", "long1"]
-
-
-def test_descendants() -> None:
-    """Descendants are every transitive dependent, excluding the step itself."""
-    g = graph(DIAMOND)
-    assert g.descendants("top") == {"left", "right", "bottom"}
-    assert g.descendants("left") == {"bottom"}
-    assert g.descendants("bottom") == set()
-    assert graph(SKEWED).descendants("long1") == {"long2", "final"}
-    with pytest.raises(KeyError):
-        g.descendants("nope")
 
 
 # --- critical path ---------------------------------------------------------------------------
@@ -258,12 +231,7 @@ def test_errors_fall_back_to_workflow_name_paths() -> None:
         build_graph(wf)
     wf = workflow([("a", ["b"]), ("b", ["a"])], "w", paths=False)
     with pytest.raises(ConfigError, match=r"^workflows\.w: cycle a → b → a$"):
-        check_workflow(wf)
-
-
-def test_check_workflow_accepts_valid() -> None:
-    """check_workflow returns quietly for a valid workflow."""
-    check_workflow(workflow(DIAMOND))
+        build_graph(wf)
 
 
 def test_config_error_carries_path() -> None:
@@ -302,7 +270,7 @@ def test_long_chain_does_not_recurse() -> None:
         g = build_graph(wf)
         assert len(g.levels()) == n
         assert g.critical_path(dict.fromkeys(g.steps, 1.0))[0] == n
-        assert len(g.descendants("s0")) == n - 1
+        assert len(descendants(g, "s0")) == n - 1
         assert simulate_makespan(g, {}, mode="eager") == 0.0
 
 
@@ -406,7 +374,19 @@ def random_dags(draw: st.DrawFn) -> tuple[Spec, dict[str, float]]:
     return spec, durations
 
 
-def _assert_topological(g: Graph, order: Sequence[str]) -> None:
+def descendants(g: Graph[Any], step_id: str) -> set[str]:
+    """Every step that depends on ``step_id``, directly or transitively (iteratively)."""
+    seen: set[str] = set()
+    stack = list(g.dependents[step_id])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(g.dependents[current])
+    return seen
+
+
+def _assert_topological(g: Graph[Any], order: Sequence[str]) -> None:
     """Assert ``order`` lists every step once, each after all its dependencies."""
     assert sorted(order) == sorted(g.steps)
     position = {step_id: i for i, step_id in enumerate(order)}
@@ -417,7 +397,7 @@ def _assert_topological(g: Graph, order: Sequence[str]) -> None:
 @settings(max_examples=150, deadline=None)
 @given(random_dags())
 def test_random_dag_properties(case: tuple[Spec, Mapping[str, float]]) -> None:
-    """Order, levels, ready sets and makespan models agree on random DAGs."""
+    """Order, levels, dependents and makespan models agree on random DAGs."""
     spec, durations = case
     g = graph(spec)
     _assert_topological(g, g.order)
@@ -430,15 +410,10 @@ def test_random_dag_properties(case: tuple[Spec, Mapping[str, float]]) -> None:
         assert level_of[step_id] == expected
     assert levels[0] == g.roots()
 
-    done: list[str] = []
-    for level in levels:  # running wave by wave, each ready set is exactly the next level
-        assert g.ready(done, done) == list(level)
-        done.extend(level)
-
     for step_id in g.steps:
         for child in g.dependents[step_id]:
             assert step_id in g.dependencies[child]
-            assert child in g.descendants(step_id)
+            assert child in descendants(g, step_id)
 
     total, path = g.critical_path(durations)
     assert total == sum(durations.get(s, 0.0) for s in path)
@@ -464,7 +439,7 @@ def test_random_back_edge_is_a_cycle(
     spec, _ = case
     g = graph(spec)
     late = data.draw(st.sampled_from(list(g.steps)))
-    ancestors = [s for s in g.steps if late in g.descendants(s)]
+    ancestors = [s for s in g.steps if late in descendants(g, s)]
     early = data.draw(st.sampled_from([late, *ancestors]))
     bad = [(s, [*deps, late] if s == early else deps) for s, deps in spec]
     with pytest.raises(ConfigError, match="cycle") as info:

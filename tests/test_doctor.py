@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claude_force_trio._doctor import check_dir, check_reachable, run_checks
+from claude_force_trio.cli._doctor import check_dir, check_reachable, run_checks
 from tests.test_config import make_project
 
 

@@ -36,8 +36,10 @@ import trio.testing
 from typer.testing import CliRunner, Result
 
 from claude_force_trio import _engine
+from claude_force_trio._api._client import MAX_BODY_BYTES, MessagesClient
+from claude_force_trio._api._redact import MESSAGE_LIMIT, MIN_RUN, REDACTED, Redactor
+from claude_force_trio._api._sse import MAX_EVENT_SIZE, EventTooLargeError, SSEDecoder
 from claude_force_trio._backend import Backend
-from claude_force_trio._client import MAX_BODY_BYTES, MessagesClient
 from claude_force_trio._config import RetryConfig
 from claude_force_trio._errors import (
     APIError,
@@ -46,8 +48,6 @@ from claude_force_trio._errors import (
     StreamError,
 )
 from claude_force_trio._events import Event, StepRetrying
-from claude_force_trio._redact import MESSAGE_LIMIT, MIN_RUN, REDACTED, Redactor
-from claude_force_trio._sse import MAX_EVENT_SIZE, EventTooLargeError, SSEDecoder
 from claude_force_trio.cli import app
 
 from .engine_support import make_config, message

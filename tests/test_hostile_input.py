@@ -22,12 +22,8 @@ import pytest
 import trio
 from typer.testing import Result
 
-from claude_force_trio._config import (
-    MAX_AGENT_FILE_BYTES,
-    ConfigError,
-    find_config,
-    load_config,
-)
+from claude_force_trio._config import find_config, load_config
+from claude_force_trio._config._load import MAX_AGENT_FILE_BYTES, ConfigError
 from claude_force_trio._prompts import system_blocks
 from claude_force_trio.cli.run import read_jobs
 from tests.test_cli import cft, offline, write_config  # noqa: F401 (offline: autouse fixture)
@@ -404,7 +400,7 @@ def test_doctor_and_validate_print_a_path_with_undecodable_bytes(tmp_path: Path)
 
 def _numeric_keys() -> list[tuple[Any, ...]]:
     """Every numeric key of the config model, as a path into the document."""
-    from claude_force_trio import _config
+    from claude_force_trio._config import _load as _config
 
     keys: list[tuple[Any, ...]] = []
     for section, (cls, checks) in _config._SECTIONS.items():

@@ -31,14 +31,14 @@ import pytest
 import trio
 from typer.testing import CliRunner, Result
 
-from claude_force_trio import _metrics
-from claude_force_trio._aggregate import ReadStats, aggregate, read_records
-from claude_force_trio._cache import CachedResponse
-from claude_force_trio._disk_cache import DiskCache
-from claude_force_trio._disk_store import warn_foreign
+from claude_force_trio._cache._disk import DiskCache
+from claude_force_trio._cache._disk_store import warn_foreign
+from claude_force_trio._cache._entry import CachedResponse
 from claude_force_trio._events import StepSucceeded
 from claude_force_trio._memory import MemoryStore
-from claude_force_trio._metrics import MetricsRecorder
+from claude_force_trio._metrics import _recorder as _metrics
+from claude_force_trio._metrics._aggregate import ReadStats, aggregate, read_records
+from claude_force_trio._metrics._recorder import MetricsRecorder
 from claude_force_trio._quarantine import quarantine
 from claude_force_trio._results import StepResult
 from claude_force_trio._types import Usage

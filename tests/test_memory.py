@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from claude_force_trio._memory import LRUCache, MemoryItem, format_context, open_memory
-from claude_force_trio._metrics import hash_task
+from claude_force_trio._metrics._recorder import hash_task
 from claude_force_trio._types import Usage
 
 

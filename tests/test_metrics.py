@@ -20,7 +20,7 @@ from claude_force_trio._events import (
     WorkflowFinished,
     WorkflowStarted,
 )
-from claude_force_trio._metrics import FIELDS, MetricsRecorder, hash_task, metrics_files
+from claude_force_trio._metrics._recorder import FIELDS, MetricsRecorder, hash_task, metrics_files
 from claude_force_trio._results import StepResult, WorkflowResult
 from claude_force_trio._types import Usage
 
@@ -162,7 +162,7 @@ _WRITER = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from claude_force_trio._events import StepSucceeded
-    from claude_force_trio._metrics import MetricsRecorder
+    from claude_force_trio._metrics._recorder import MetricsRecorder
     from claude_force_trio._results import StepResult
 
     tag = sys.argv[2]

@@ -8,8 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from claude_force_trio import _ratelimit
-from claude_force_trio._ratelimit import AdaptiveLimiter, Permit
+from claude_force_trio._api import _ratelimit as _ratelimit
+from claude_force_trio._api._ratelimit import AdaptiveLimiter, Permit
 
 WALL = 1_800_000_000.0
 

@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 
+from claude_force_trio._api._retry import set_testing
 from claude_force_trio._backend import Backend
 from claude_force_trio._config import CircuitBreakerConfig, Config, RetryConfig
 from claude_force_trio._engine import open_engine
@@ -25,7 +26,6 @@ from claude_force_trio._events import (
     StepStarted,
     StepSucceeded,
 )
-from claude_force_trio._retry import set_testing
 from claude_force_trio.simulator import Fault, open_simulator
 
 from .engine_support import make_config, message, step

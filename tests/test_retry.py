@@ -11,6 +11,16 @@ import pytest
 import trio
 import trio.testing
 
+from claude_force_trio._api._retry import (
+    MAX_LOCAL_RETRIES,
+    RetryDetails,
+    RetryPolicy,
+    is_retryable,
+    is_testing,
+    retry_call,
+    server_delay,
+    set_testing,
+)
 from claude_force_trio._errors import (
     APIConnectionError,
     APIResponseError,
@@ -20,16 +30,6 @@ from claude_force_trio._errors import (
     LocalResourceError,
     StreamError,
     status_error,
-)
-from claude_force_trio._retry import (
-    MAX_LOCAL_RETRIES,
-    RetryDetails,
-    RetryPolicy,
-    is_retryable,
-    is_testing,
-    retry_call,
-    server_delay,
-    set_testing,
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from claude_force_trio._config import load_config
 from claude_force_trio._errors import ConfigError
-from claude_force_trio._scaffold import write_project
+from claude_force_trio.cli._scaffold import write_project
 
 
 def test_written_project_loads(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ import pytest
 import trio
 import trio.testing
 
-from claude_force_trio._cache import cache_key
-from claude_force_trio._cache_policy import CachePolicy, ResponseCache
-from claude_force_trio._client import MessagesClient
-from claude_force_trio._disk_cache import DiskCache
+from claude_force_trio._api._client import MessagesClient
+from claude_force_trio._cache._disk import DiskCache
+from claude_force_trio._cache._entry import cache_key
+from claude_force_trio._cache._policy import CachePolicy, ResponseCache
+from claude_force_trio._cache._singleflight import SHARED_NOTE, SingleFlight, copy_exception
 from claude_force_trio._errors import ConfigError, InternalServerError
-from claude_force_trio._singleflight import SHARED_NOTE, SingleFlight, copy_exception
 from claude_force_trio._types import MessageResult
 from claude_force_trio.simulator import Fault, Simulator, open_simulator
 

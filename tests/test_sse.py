@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_force_trio._sse import ServerSentEvent, SSEDecoder
+from claude_force_trio._api._sse import ServerSentEvent, SSEDecoder
 
 ANTHROPIC_STREAM = (
     b"event: message_start\n"

@@ -20,7 +20,9 @@ import pytest
 import trio
 import trio.testing
 
-from claude_force_trio._client import MessagesClient
+from claude_force_trio._api._client import MessagesClient
+from claude_force_trio._api._local import local_failure
+from claude_force_trio._api._transport import PooledTransport, open_transport
 from claude_force_trio._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -28,8 +30,6 @@ from claude_force_trio._errors import (
     LocalResourceError,
     LocalTimeoutError,
 )
-from claude_force_trio._local import local_failure
-from claude_force_trio._transport import PooledTransport, open_transport
 from claude_force_trio.simulator import open_simulator
 
 from .test_client import BODY
@@ -360,7 +360,7 @@ async def test_emfile_at_the_edge_becomes_local_resource_error() -> None:
 
 def test_busy_share_of_a_connect_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """A connect wait spent mostly on this thread's CPU counts as a busy loop; an idle one not."""
-    from claude_force_trio import _transport
+    from claude_force_trio._api import _transport as _transport
 
     clocks = {"perf_counter": iter([15.0]), "thread_time": iter([4.0])}
     monkeypatch.setattr(_transport.time, "perf_counter", lambda: next(clocks["perf_counter"]))

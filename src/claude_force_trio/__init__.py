@@ -26,9 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     __version__: str
+    from ._api._breaker import BreakerStats as BreakerStats
+    from ._api._ratelimit import LimiterStats as LimiterStats
+    from ._api._retry import RetryDetails as RetryDetails
+    from ._api._retry import RetryPolicy as RetryPolicy
+    from ._api._retry import is_testing as is_testing
+    from ._api._retry import set_testing as set_testing
     from ._backend import Backend as Backend
     from ._backend import resolve_backend as resolve_backend
-    from ._breaker import BreakerStats as BreakerStats
     from ._compat import AgentOrchestrator as AgentOrchestrator
     from ._compat import AgentResult as AgentResult
     from ._config import AgentConfig as AgentConfig
@@ -73,13 +78,8 @@ if TYPE_CHECKING:
     from ._events import WorkflowStarted as WorkflowStarted
     from ._pricing import cost_usd as cost_usd
     from ._pricing import resolve_model as resolve_model
-    from ._ratelimit import LimiterStats as LimiterStats
     from ._results import StepResult as StepResult
     from ._results import WorkflowResult as WorkflowResult
-    from ._retry import RetryDetails as RetryDetails
-    from ._retry import RetryPolicy as RetryPolicy
-    from ._retry import is_testing as is_testing
-    from ._retry import set_testing as set_testing
     from ._types import MessageResult as MessageResult
     from ._types import Usage as Usage
 
@@ -88,15 +88,15 @@ if TYPE_CHECKING:
 _WHERE: dict[str, str] = {
     "Backend": "._backend",
     "resolve_backend": "._backend",
-    "BreakerStats": "._breaker",
+    "BreakerStats": "._api._breaker",
     "AgentOrchestrator": "._compat",
     "AgentResult": "._compat",
-    "AgentConfig": "._config",
-    "Config": "._config",
-    "StepConfig": "._config",
-    "WorkflowConfig": "._config",
-    "find_config": "._config",
-    "load_config": "._config",
+    "AgentConfig": "._config._load",
+    "Config": "._config._load",
+    "StepConfig": "._config._load",
+    "WorkflowConfig": "._config._load",
+    "find_config": "._config._load",
+    "load_config": "._config._load",
     "Engine": "._engine",
     "open_engine": "._engine",
     "APIConnectionError": "._errors",
@@ -133,13 +133,13 @@ _WHERE: dict[str, str] = {
     "WorkflowStarted": "._events",
     "cost_usd": "._pricing",
     "resolve_model": "._pricing",
-    "LimiterStats": "._ratelimit",
+    "LimiterStats": "._api._ratelimit",
     "StepResult": "._results",
     "WorkflowResult": "._results",
-    "RetryDetails": "._retry",
-    "RetryPolicy": "._retry",
-    "is_testing": "._retry",
-    "set_testing": "._retry",
+    "RetryDetails": "._api._retry",
+    "RetryPolicy": "._api._retry",
+    "is_testing": "._api._retry",
+    "set_testing": "._api._retry",
     "MessageResult": "._types",
     "Usage": "._types",
 }

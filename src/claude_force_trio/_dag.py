@@ -15,24 +15,48 @@ Arrows in messages point the way data flows: ``a → b`` means ``b`` depends on
 
 from __future__ import annotations
 
-import difflib
 import heapq
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
-from ._config import StepConfig, WorkflowConfig
-from ._errors import ConfigError
+from ._errors import ConfigError, did_you_mean
 
-__all__ = ["Graph", "build_graph", "check_workflow", "simulate_makespan"]
+__all__ = ["Graph", "StepLike", "WorkflowLike", "build_graph", "simulate_makespan"]
 
 SchedulerMode = Literal["eager", "waves", "sequential"]
 
 
+class StepLike(Protocol):
+    """What the graph needs of a step (``StepConfig`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def dependencies(self) -> Sequence[str]: ...
+    @property
+    def path(self) -> str: ...
+
+
+S = TypeVar("S", bound=StepLike)
+S_co = TypeVar("S_co", bound=StepLike, covariant=True)
+
+
+class WorkflowLike(Protocol[S_co]):
+    """What the graph needs of a workflow (``WorkflowConfig`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def steps(self) -> Sequence[S_co]: ...
+
+
 @dataclass(frozen=True, slots=True)
-class Graph:
+class Graph(Generic[S]):
     """A validated, acyclic workflow graph.
 
     Built only by :func:`build_graph`, which guarantees every dependency names a
@@ -47,7 +71,7 @@ class Graph:
             order), used for sequential runs and ``execution_order``.
     """
 
-    steps: Mapping[str, StepConfig]
+    steps: Mapping[str, S]
     dependencies: Mapping[str, tuple[str, ...]]
     dependents: Mapping[str, tuple[str, ...]]
     order: tuple[str, ...]
@@ -78,48 +102,6 @@ class Graph:
         for step_id in self.steps:  # config order within each level
             grouped[level[step_id]].append(step_id)
         return tuple(tuple(group) for group in grouped)
-
-    def ready(self, done: Collection[str], started: Collection[str]) -> list[str]:
-        """Return the steps that may start now, in config order.
-
-        A step is ready when it has not started (nor finished) and every one of
-        its dependencies is done. The engine passes what it has launched as
-        ``started`` so a running step is never offered twice.
-
-        Args:
-            done: ids of steps that finished successfully.
-            started: ids of steps already launched (running or finished).
-
-        Returns:
-            The ready step ids, in config order.
-        """
-        done_set = frozenset(done)
-        started_set = frozenset(started)
-        return [
-            step_id
-            for step_id, deps in self.dependencies.items()
-            if step_id not in started_set
-            and step_id not in done_set
-            and all(d in done_set for d in deps)
-        ]
-
-    def descendants(self, step_id: str) -> set[str]:
-        """Return every step that depends on ``step_id``, directly or transitively.
-
-        When a step fails, these are the steps that can no longer run and are
-        marked skipped. The step itself is not included.
-
-        Raises:
-            KeyError: ``step_id`` is not a step of this graph.
-        """
-        seen: set[str] = set()
-        stack = list(self.dependents[step_id])
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(self.dependents[current])
-        return seen
 
     def critical_path(self, durations: Mapping[str, float]) -> tuple[float, tuple[str, ...]]:
         """Return the longest path through the graph, weighted by step durations.
@@ -165,7 +147,7 @@ class Graph:
         return total, tuple(path)
 
 
-def build_graph(workflow: WorkflowConfig) -> Graph:
+def build_graph(workflow: WorkflowLike[S]) -> Graph[S]:
     """Validate a workflow's steps and return its :class:`Graph`.
 
     Checks run in the order a user fixes them: an empty workflow, duplicate step
@@ -213,7 +195,8 @@ def build_graph(workflow: WorkflowConfig) -> Graph:
                 )
             if dep not in index_of:
                 raise ConfigError(
-                    f"{step_path(i)}.dependencies", f"unknown step {dep!r}{_hint(dep, steps)}"
+                    f"{step_path(i)}.dependencies",
+                    f"unknown step {dep!r}{did_you_mean(dep, steps)}",
                 )
         # Deduplicated and in config order, so every consumer sees one canonical order.
         unique = sorted(set(step.dependencies), key=index_of.__getitem__)
@@ -235,17 +218,8 @@ def build_graph(workflow: WorkflowConfig) -> Graph:
     )
 
 
-def check_workflow(workflow: WorkflowConfig) -> None:
-    """Raise :class:`ConfigError` if ``workflow`` is not a valid DAG.
-
-    The config loader calls this so a bad workflow fails at load time, not
-    halfway through a run.
-    """
-    build_graph(workflow)
-
-
 def simulate_makespan(
-    graph: Graph,
+    graph: Graph[S],
     durations: Mapping[str, float],
     *,
     mode: SchedulerMode,
@@ -300,12 +274,6 @@ def simulate_makespan(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _hint(name: str, candidates: Iterable[str]) -> str:
-    """Return `` (did you mean 'x'?)`` for a close match, else an empty string."""
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _weights(steps: Iterable[str], durations: Mapping[str, float]) -> dict[str, float]:
     """Return each step's duration (0 when missing), refusing negative or infinite ones."""
     weight: dict[str, float] = {}
@@ -318,7 +286,7 @@ def _weights(steps: Iterable[str], durations: Mapping[str, float]) -> dict[str, 
 
 
 def _kahn(
-    steps: Mapping[str, StepConfig],
+    steps: Mapping[str, StepLike],
     deps: Mapping[str, tuple[str, ...]],
     dependents: Mapping[str, list[str]],
     index_of: Mapping[str, int],
@@ -343,7 +311,7 @@ def _kahn(
 
 
 def _find_cycle(
-    steps: Mapping[str, StepConfig],
+    steps: Mapping[str, StepLike],
     deps: Mapping[str, tuple[str, ...]],
     sorted_ids: set[str],
     index_of: Mapping[str, int],
@@ -380,7 +348,7 @@ def _list_schedule(batch: Iterable[str], weight: Mapping[str, float], limit: int
     return max(slots)
 
 
-def _eager(graph: Graph, weight: Mapping[str, float], limit: int | None) -> float:
+def _eager(graph: Graph[S], weight: Mapping[str, float], limit: int | None) -> float:
     """Discrete-event model of the eager scheduler (see :func:`simulate_makespan`).
 
     Steps that finish at the same instant all release their dependents before

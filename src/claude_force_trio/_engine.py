@@ -32,9 +32,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import trio
 
+from ._api._breaker import BreakerKey, BreakerRegistry, BreakerState
+from ._api._client import MessagesClient
+from ._api._ratelimit import AdaptiveLimiter
+from ._api._resilience import Resilience
+from ._api._retry import RetryDetails, RetryPolicy
 from ._backend import Backend, resolve_backend
-from ._breaker import BreakerKey, BreakerRegistry, BreakerState
-from ._client import MessagesClient
 from ._config import AgentConfig, Config, WorkflowConfig
 from ._dag import build_graph
 from ._errors import CFTError, ConfigError
@@ -53,17 +56,14 @@ from ._events import (
 )
 from ._pricing import cost_usd
 from ._prompts import DependencyOutput, build_request, user_message
-from ._ratelimit import AdaptiveLimiter
 from ._reply_stream import ReplyStream, RestartCallback, TextCallback
-from ._resilience import Resilience
 from ._results import StepResult, WorkflowResult
-from ._retry import RetryDetails, RetryPolicy
-from ._scheduler import StepProgress, WorkflowRun, now
+from ._run import StepProgress, WorkflowRun, now
 from ._text import check_text
 from ._types import MessageResult
 
 if TYPE_CHECKING:
-    from ._cache_policy import ResponseCache
+    from ._cache._policy import ResponseCache
     from ._memory import MemoryStore
     from .simulator import SimulatorConfig
 
@@ -587,7 +587,7 @@ async def open_engine(
                 transport=transport,
             )
         )
-        from ._cache_policy import open_response_cache
+        from ._cache._policy import open_response_cache
 
         response_cache = await stack.enter_async_context(
             open_response_cache(config, no_cache=not cache)

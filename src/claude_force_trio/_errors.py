@@ -34,7 +34,8 @@ line), and the text is capped at 500 characters plus ``… (N more characters)``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "APIConnectionError",
@@ -57,6 +58,7 @@ __all__ = [
     "RequestTooLargeError",
     "StepTimeoutError",
     "StreamError",
+    "did_you_mean",
     "status_error",
 ]
 
@@ -248,3 +250,13 @@ class LocalTimeoutError(LocalResourceError, APITimeoutError):
     notice the connection completing (client-side starvation). Handled like
     :class:`LocalResourceError`.
     """
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'lint'?)`` for the closest of ``candidates``, else ``""``.
+
+    Every "unknown …" message (config keys, agents, steps, CLI names) ends with
+    it, so a typo costs one glance.
+    """
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from ._errors import ConfigError
-from ._metrics import hash_task
+from ._metrics._recorder import hash_task
 from ._quarantine import (
     COMPANIONS,
     Damaged,

@@ -13,7 +13,6 @@ so ``cft --help`` does not pay for them; ``trio.run`` is called only by the CLI.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import logging
 import os
@@ -25,14 +24,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
-from .._errors import CFTError, ConfigError
+from .._errors import CFTError, ConfigError, did_you_mean
 from . import _console
 
 if TYPE_CHECKING:
     from .._backend import Backend
     from .._config import Config
     from .._engine import Engine
-    from .._metrics import MetricsRecorder
+    from .._metrics._recorder import MetricsRecorder
 
 __all__ = [
     "EXIT_CONFIG",
@@ -101,7 +100,7 @@ async def open_metrics() -> AsyncIterator[MetricsRecorder]:
     """
     import trio
 
-    from .._metrics import MetricsRecorder
+    from .._metrics._recorder import MetricsRecorder
 
     recorder = MetricsRecorder(state_dir() / "metrics")
     try:
@@ -143,8 +142,7 @@ def unknown_name(
         known: the names the config defines.
         path: where the name came from (``tasks.jsonl:3``), if not a CLI argument.
     """
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, known)
     listed = ", ".join(sorted(known)) or "none configured"
     return ConfigError(path or kind, f"unknown {kind} {name!r}{hint}; known: {listed}")
 

@@ -18,7 +18,7 @@ from . import _console
 from ._app import Globals, JsonOption, command_group, handles_errors, run_trio, state_dir
 
 if TYPE_CHECKING:
-    from .._cache import CacheStats
+    from .._cache._entry import CacheStats
     from .._config import CacheConfig
 
 __all__ = ["app"]
@@ -42,7 +42,7 @@ def _cache_config(ctx: typer.Context) -> CacheConfig:
 
 
 async def _with_backend(cache: CacheConfig, action: str) -> tuple[CacheStats, int]:
-    from .._cache_policy import open_backend
+    from .._cache._policy import open_backend
 
     backend = await open_backend(cache, directory=cache.directory or state_dir() / "cache")
     try:

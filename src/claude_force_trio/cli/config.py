@@ -73,7 +73,7 @@ def _write_atomically(path: Path, text: str) -> None:
 @handles_errors
 def migrate(ctx: typer.Context) -> None:
     """Write claude.json with every default filled in, keeping a backup of the old file."""
-    from .._config_migrate import config_to_dict
+    from .._config._migrate import config_to_dict
 
     config = Globals.of(ctx).load()
     path = config.path

@@ -25,7 +25,7 @@ def doctor(
     ] = False,
 ) -> None:
     """Check the config, agent files, key, backend and state folders."""
-    from .._doctor import run_checks
+    from ._doctor import run_checks
 
     options = Globals.of(ctx)
     checks = run_trio(

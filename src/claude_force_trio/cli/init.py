@@ -31,7 +31,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Create .claude/claude.json with example agents and workflows."""
-    from .._scaffold import write_project
+    from ._scaffold import write_project
 
     target = directory or Path.cwd()
     try:

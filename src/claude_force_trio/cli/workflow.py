@@ -33,7 +33,7 @@ from ._app import (
 if TYPE_CHECKING:
     import trio
 
-    from .._config import Config, WorkflowConfig
+    from .._config import Config, StepConfig, WorkflowConfig
     from .._dag import Graph
     from .._results import WorkflowResult
 
@@ -81,7 +81,7 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     _console.stdout().print(table)
 
 
-def _show_document(workflow: WorkflowConfig, graph: Graph) -> dict[str, Any]:
+def _show_document(workflow: WorkflowConfig, graph: Graph[StepConfig]) -> dict[str, Any]:
     levels = graph.levels()
     level_of = {sid: n for n, level in enumerate(levels) for sid in level}
     # "Critical path by step count": every step weighs 1, so the longest chain of

@@ -41,7 +41,10 @@ from typing import Any
 import diskcache
 import trio
 
-from ._cache import (
+from .._errors import ConfigError
+from .._quarantine import is_damage, reason
+from ._disk_store import DiskStore, ForeignRow, ForeignRowCount, GuardedCache
+from ._entry import (
     COUNTERS,
     CachedResponse,
     CacheStats,
@@ -49,10 +52,7 @@ from ._cache import (
     default_clock,
     expired,
 )
-from ._disk_store import DiskStore, ForeignRow, ForeignRowCount, GuardedCache
-from ._errors import ConfigError
-from ._quarantine import is_damage, reason
-from ._threaded_store import ThreadedStore
+from ._threaded import ThreadedStore
 
 __all__ = ["READ_TIMEOUT_S", "DiskCache", "default_cache_dir"]
 
@@ -77,7 +77,7 @@ _UNUSABLE = (
 
 def default_cache_dir() -> Path:
     """``$CFT_HOME/cache``, with ``CFT_HOME`` defaulting to ``~/.cache/claude-force-trio``."""
-    from ._paths import state_home
+    from .._paths import state_home
 
     return state_home() / "cache"
 

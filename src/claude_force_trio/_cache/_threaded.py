@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from ._cache import Tally, nano_usd
+from ._entry import Tally, nano_usd
 
 __all__ = ["ThreadedStore"]
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import diskcache
 from diskcache.core import DBNAME, ENOVAL, METADATA, MODE_RAW, UNKNOWN
 
-from ._quarantine import (
+from .._quarantine import (
     Damaged,
     Identity,
     identity,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._config import _SECTIONS, AgentConfig, Config, WorkflowConfig
+from ._load import _SECTIONS, AgentConfig, Config, WorkflowConfig
 
 __all__ = ["config_to_dict"]
 

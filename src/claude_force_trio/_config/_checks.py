@@ -9,15 +9,14 @@ passes to overflow later.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ._errors import ConfigError
-from ._text import check_text, text_problem
+from .._errors import ConfigError, did_you_mean
+from .._text import check_text, text_problem
 
 Check = Callable[[Any, str], Any]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -138,9 +137,7 @@ def _check_keys(
     for key in obj:
         if key in known or key in tolerated:
             continue
-        close = difflib.get_close_matches(key, list(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(_key_path(path, key), f"unknown key{hint}")
+        raise ConfigError(_key_path(path, key), f"unknown key{did_you_mean(key, known)}")
 
 
 def _require(obj: Mapping[str, Any], path: str, key: str) -> Any:

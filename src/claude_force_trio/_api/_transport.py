@@ -44,8 +44,8 @@ import httpcore
 import httpx
 import trio
 
+from .._errors import ConfigError
 from ._coalesce import CoalescingBackend
-from ._errors import ConfigError
 from ._local import StalledConnect
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from typing import Literal
 
 import trio
 
-from ._config import CircuitBreakerConfig
-from ._errors import (
+from .._config import CircuitBreakerConfig
+from .._errors import (
     APIConnectionError,
     APIStatusError,
     CircuitOpenError,

@@ -31,12 +31,12 @@ from typing import Any
 
 import trio
 
-from ._cache import CacheBackend, CachedResponse, Clock, cache_key, default_clock
-from ._config import CacheConfig, Config
-from ._errors import ConfigError
-from ._pricing import cost_usd, resolve_model
+from .._config import CacheConfig, Config
+from .._errors import ConfigError
+from .._pricing import cost_usd, resolve_model
+from .._types import MessageResult
+from ._entry import CacheBackend, CachedResponse, Clock, cache_key, default_clock
 from ._singleflight import SingleFlight
-from ._types import MessageResult
 
 __all__ = [
     "STORABLE_STOP_REASONS",
@@ -233,10 +233,10 @@ async def open_backend(
     if cache.backend == "redis":
         if not cache.redis_url:
             raise ConfigError("cache.redis_url", 'required when cache.backend is "redis"')
-        from ._redis_cache import RedisCache
+        from ._redis import RedisCache
 
         return await RedisCache.open(cache.redis_url, ttl_s=ttl_s, clock=clock)
-    from ._disk_cache import DiskCache, default_cache_dir
+    from ._disk import DiskCache, default_cache_dir
 
     where = directory or cache.directory or default_cache_dir()
     size = int(cache.max_size_mb * 2**20)

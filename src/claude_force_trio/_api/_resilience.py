@@ -23,11 +23,11 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 
+from .._errors import APIStatusError, LocalResourceError
+from .._types import MessageResult
 from ._breaker import BreakerKey, BreakerRegistry
-from ._errors import APIStatusError, LocalResourceError
 from ._ratelimit import AdaptiveLimiter
 from ._retry import RetryDetails, RetryPolicy, is_testing, retry_call, server_delay
-from ._types import MessageResult
 
 __all__ = ["Resilience"]
 

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 
 import trio
 
-from ._cache import COUNTERS, CachedResponse, CacheStats, Clock, default_clock, expired
-from ._errors import ConfigError
-from ._threaded_store import ThreadedStore
+from .._errors import ConfigError
+from ._entry import COUNTERS, CachedResponse, CacheStats, Clock, default_clock, expired
+from ._threaded import ThreadedStore
 
 __all__ = ["RedisCache"]
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._types import MessageResult, Usage
+from .._types import MessageResult, Usage
 
 __all__ = [
     "COUNTERS",

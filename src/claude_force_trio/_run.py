@@ -76,7 +76,7 @@ class WorkflowRun:
         self,
         engine: Engine,
         workflow: WorkflowConfig,
-        graph: Graph,
+        graph: Graph[StepConfig],
         *,
         task: str | None,
         sequential: bool,
@@ -116,7 +116,7 @@ class WorkflowRun:
                         if self.sequential:
                             nursery.start_soon(self._run_sequentially)
                         else:
-                            for step_id in self.graph.ready(done=(), started=()):
+                            for step_id in self.graph.roots():
                                 self._launch(step_id)
                 # Only the stop watcher can be left in ``outer`` now.
                 outer.cancel_scope.cancel()

@@ -46,7 +46,7 @@ from typing import Any
 
 import trio
 
-from ._events import (
+from .._events import (
     Event,
     StepCancelled,
     StepFailed,
@@ -56,7 +56,7 @@ from ._events import (
     WorkflowFinished,
     WorkflowStarted,
 )
-from ._quarantine import foreign_kind, open_regular, quarantine
+from .._quarantine import foreign_kind, open_regular, quarantine
 
 try:  # POSIX only; elsewhere rotation is best effort without the lock.
     import fcntl

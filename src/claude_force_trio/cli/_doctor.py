@@ -19,8 +19,8 @@ from typing import Any
 
 import trio
 
-from ._errors import CFTError
-from ._text import printable
+from .._errors import CFTError
+from .._text import printable
 
 __all__ = ["Check", "check_dir", "check_reachable", "run_checks"]
 
@@ -57,8 +57,8 @@ def check_dir(name: str, path: Path) -> Check:
 
 
 async def _simulator_answers() -> str:
-    from ._client import MessagesClient
-    from .simulator import open_simulator
+    from .._api._client import MessagesClient
+    from ..simulator import open_simulator
 
     body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}
     async with open_simulator(ttft_ms=0, tokens_per_s=0) as sim:
@@ -111,8 +111,8 @@ async def run_checks(
         state: the state folder (``$CFT_HOME``).
         env: the environment (default ``os.environ``).
     """
-    from ._backend import resolve_backend
-    from ._config import Config, find_config, load_config
+    from .._backend import resolve_backend
+    from .._config import Config, find_config, load_config
 
     env = os.environ if env is None else env
     checks: list[Check] = []

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = ["write_project"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from ._errors import LocalResourceError, LocalTimeoutError
+from .._errors import LocalResourceError, LocalTimeoutError
 
 __all__ = ["LOCAL_ERRNOS", "StalledConnect", "local_failure"]
 

@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ._metrics import metrics_files
+from .._quarantine import open_regular
 from ._quantiles import Quantiles
-from ._quarantine import open_regular
+from ._recorder import metrics_files
 
 __all__ = [
     "GroupStats",

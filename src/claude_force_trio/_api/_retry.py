@@ -40,8 +40,8 @@ from typing import TypeVar
 
 import trio
 
-from ._config import RetryConfig
-from ._errors import APIConnectionError, APIStatusError, CFTError, LocalResourceError, StreamError
+from .._config import RetryConfig
+from .._errors import APIConnectionError, APIStatusError, CFTError, LocalResourceError, StreamError
 
 __all__ = [
     "MAX_LOCAL_RETRIES",

@@ -44,18 +44,18 @@ from typing import Any, Literal, NoReturn, Self
 import httpx
 import trio
 
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APIResponseError,
     APITimeoutError,
     StreamError,
     status_error,
 )
+from .._types import MessageResult, Usage
 from ._local import local_failure
 from ._redact import SHORT_LIMIT, Redactor
 from ._sse import EventTooLargeError, SSEDecoder
 from ._transport import open_transport
-from ._types import MessageResult, Usage
 
 __all__ = ["MAX_BODY_BYTES", "MessagesClient"]
 
