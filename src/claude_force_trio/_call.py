@@ -1,0 +1,73 @@
+"""One API call on its way down the call stack: ``Call``, ``CallObserver`` and ``Layer``.
+
+Why layers: every request passes the same stages — recording, the response
+cache (single-flight and store), resilience (retries, breaker, adaptive
+limiter), the HTTP client — and each stage is an object with one method,
+``send(call, observer)``, that wraps the next one, as httpx stacks transports
+behind ``handle_async_request``. So each can be tested alone with a fake
+inner layer, a stage can be added (budgets, batches) without touching the
+others, and the order is written down once, where the engine builds the stack.
+
+Why one observer instead of callbacks: what the step making a call wants to
+hear about — an attempt being sent, a retry, text arriving, an answer served
+without an API call — is told to one object the step owns, passed down with
+the call. Layers never steer one another through it; they only report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._api._retry import RetryDetails
+    from ._types import MessageResult
+
+__all__ = ["Call", "CallObserver", "Layer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request for one answer.
+
+    Attributes:
+        body: the Messages request body.
+        agent: the agent asking (the cache policy is per agent).
+        stream: deliver the reply's text to the observer as it arrives.
+    """
+
+    body: Mapping[str, Any]
+    agent: str | None = None
+    stream: bool = False
+
+    @property
+    def model(self) -> str:
+        """The requested model id (the breaker and limiter key on it)."""
+        return str(self.body.get("model", ""))
+
+
+class CallObserver:
+    """Hears what happens to one call. Every method does nothing here; override what you need."""
+
+    __slots__ = ()
+
+    def attempt_started(self, attempt: int) -> None:
+        """Attempt ``attempt`` (1-based) holds a slot and is being sent."""
+
+    def retrying(self, details: RetryDetails) -> None:
+        """An attempt failed and another follows after ``details.delay_s``."""
+
+    def text(self, chunk: str) -> None:
+        """A piece of the reply arrived (only for ``Call.stream``)."""
+
+    def served(self, saved_usd: float) -> None:
+        """The answer came without an API call (the cache, or an identical call in flight)."""
+
+
+class Layer(Protocol):
+    """A stage of the call stack: answers ``call``, usually by asking the next stage."""
+
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+        """Return the answer to ``call``; raise a :class:`CFTError` when there is none."""
+        ...
