@@ -1,8 +1,10 @@
 """Fidelity: the official ``anthropic`` SDK parses every simulator answer, errors included.
 
-The SDK is asyncio-based (on httpx2) while pytest-trio owns async tests, so these
-are sync tests: the simulator runs on its own thread (``run_simulator_in_thread``)
-and each test drives the SDK with ``asyncio.run``.
+Most tests are sync: the simulator runs on its own thread
+(``run_simulator_in_thread``) and each test drives the SDK's AsyncAnthropic with
+``asyncio.run``, or its sync client directly, as a program that is not async
+would. One test shares a single asyncio loop between AsyncAnthropic and
+``open_simulator``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from claude_force_trio.simulator import SimulatorHandle, run_simulator_in_thread
+from claude_force_trio.simulator import (
+    Fault,
+    SimulatorHandle,
+    open_simulator,
+    run_simulator_in_thread,
+)
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -114,8 +121,6 @@ def test_status_faults_map_to_sdk_errors(sim: SimulatorHandle, kind: str, error_
 
 def test_retry_after_is_honoured_by_sdk_retries(sim: SimulatorHandle) -> None:
     """With retries on, the SDK retries a 429 (retry-after-ms 1) and then succeeds."""
-    from claude_force_trio.simulator import Fault
-
     sim.script(Fault("429", retry_after_ms=1))
 
     async def call(client: Any) -> Any:
@@ -176,3 +181,48 @@ def test_thread_start_failure_is_raised() -> None:
         ):
             pass  # pragma: no cover
     assert isinstance(info.value.__cause__, OSError)
+
+
+def test_sync_client(sim: SimulatorHandle) -> None:
+    """The SDK's sync client creates, streams and raises mapped errors (threaded simulator)."""
+    with anthropic.Anthropic(base_url=sim.url, api_key=KEY, max_retries=0) as client:
+        message = client.messages.create(**BODY)
+        with client.messages.stream(**BODY) as stream:
+            text = "".join(stream.text_stream)
+        sim.script("529")
+        with pytest.raises(anthropic.OverloadedError) as info:
+            client.messages.create(**BODY)
+    assert text == message.content[0].text
+    assert info.value.request_id == sim.requests[-1].request_id
+    assert [r.status for r in sim.requests] == [200, 200, 529]
+
+
+async def drain_stream(client: Any) -> None:
+    """Read a ``messages.stream`` of BODY to its end."""
+    async with client.messages.stream(**BODY) as stream:
+        async for _ in stream.text_stream:
+            pass
+
+
+# asyncio only: that is the SDK's loop (under trio its streams leave async generators
+# to the garbage collector when they fail, which trio reports as a ResourceWarning).
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_async_client_and_simulator_share_one_loop(anyio_backend: str) -> None:
+    """AsyncAnthropic and open_simulator in one asyncio loop: create, stream, retry, errors."""
+    async with (
+        open_simulator(ttft_ms=0, tokens_per_s=0, api_key=KEY) as sim,
+        anthropic.AsyncAnthropic(base_url=sim.url, api_key=KEY, max_retries=0) as client,
+    ):
+        message = await client.messages.create(**BODY)
+        async with client.messages.stream(**BODY) as stream:
+            chunks = [chunk async for chunk in stream.text_stream]
+        sim.script(Fault("429", retry_after_ms=1))
+        retried = await client.with_options(max_retries=1).messages.create(**BODY)
+        sim.script("stream_error")
+        with pytest.raises(anthropic.APIStatusError, match="overloaded_error"):
+            await drain_stream(client)
+    assert "".join(chunks) == message.content[0].text == retried.content[0].text
+    assert [(r.status, r.fault) for r in sim.requests] == [
+        (200, None), (200, None), (429, "429"), (200, None), (200, "stream_error"),
+    ]  # fmt: skip

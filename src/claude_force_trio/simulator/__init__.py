@@ -1,4 +1,4 @@
-"""An offline Messages API: a real HTTP/1.1 server on loopback, built on trio and h11.
+"""An offline Messages API: a real HTTP/1.1 server on loopback, built on anyio and h11.
 
 It answers ``POST /v1/messages`` (JSON and SSE) and ``/v1/messages/count_tokens``,
 checks requests as the API does, replies deterministically, accounts for prompt
@@ -10,16 +10,67 @@ product can be run, tested and benchmarked without a key or a network::
         async with httpx.AsyncClient(base_url=sim.url) as client:
             ...
 
-From threads or asyncio code (e.g. the official SDK) use
-:func:`run_simulator_in_thread`; from the CLI, ``cft sim serve``.
+``open_simulator`` and ``serve_simulator`` run under ``trio.run`` and
+``asyncio.run`` alike. From threads or synchronous code (e.g. the official
+SDK's sync client) use :func:`run_simulator_in_thread`; from the CLI,
+``cft sim serve``.
 """
 
-from ._app import SUPPORTED_VERSIONS, Simulator
-from ._config import LatencyFn, RequestRecord, SimulatorConfig, SimulatorStats, config_from_env
-from ._faults import FAULT_KINDS, Fault, FaultPlan
-from ._replies import agent_name, task_line
-from ._server import open_simulator, serve_simulator
-from ._thread import SimulatorHandle, run_simulator_in_thread
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._config import LatencyFn as LatencyFn
+from ._config import RequestRecord as RequestRecord
+from ._config import SimulatorConfig as SimulatorConfig
+from ._config import SimulatorStats as SimulatorStats
+from ._config import config_from_env as config_from_env
+from ._faults import FAULT_KINDS as FAULT_KINDS
+from ._faults import Fault as Fault
+from ._faults import FaultPlan as FaultPlan
+from ._replies import agent_name as agent_name
+from ._replies import task_line as task_line
+from ._validate import SUPPORTED_VERSIONS as SUPPORTED_VERSIONS
+
+if TYPE_CHECKING:
+    from ._app import Simulator as Simulator
+    from ._server import open_simulator as open_simulator
+    from ._server import serve_simulator as serve_simulator
+    from ._thread import SimulatorHandle as SimulatorHandle
+    from ._thread import run_simulator_in_thread as run_simulator_in_thread
+
+# The server itself (anyio, h11) is imported on first use, so that reading the
+# config (``config_from_env``, ``FaultPlan``) costs the CLI and the engine nothing.
+_LAZY: dict[str, str] = {
+    "Simulator": "._app",
+    "open_simulator": "._server",
+    "serve_simulator": "._server",
+    "SimulatorHandle": "._thread",
+    "run_simulator_in_thread": "._thread",
+}
+
+
+def _publish(value: Any) -> Any:
+    """Show public classes and functions as ``claude_force_trio.simulator.X`` in tracebacks."""
+    if getattr(value, "__module__", "").startswith(f"{__name__}._"):
+        value.__module__ = __name__
+    return value
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = _publish(getattr(importlib.import_module(module, __name__), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "FAULT_KINDS",
@@ -39,3 +90,9 @@ __all__ = [
     "serve_simulator",
     "task_line",
 ]
+
+for _name in ("Fault", "FaultPlan", "RequestRecord", "SimulatorConfig", "SimulatorStats"):
+    _publish(globals()[_name])
+for _name in ("config_from_env", "agent_name", "task_line"):
+    _publish(globals()[_name])
+del _name

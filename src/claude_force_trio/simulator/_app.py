@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import trio
+import anyio
+from anyio.abc import ByteStream
 
 from ._config import RequestRecord, SimulatorConfig, SimulatorStats
 from ._faults import FAULT_KINDS, Fault
@@ -27,16 +28,15 @@ from ._promptcache import CacheUsage, Prompt, PromptCache
 from ._ratelimit import RateLimiter
 from ._replies import Reply, generate_reply
 from ._streaming import send_message, stream_message
-from ._validate import InvalidRequest, validate_body
+from ._validate import SUPPORTED_VERSIONS, InvalidRequest, validate_body
 from ._wire import error_body, message_object, new_id, usage_object
 
-__all__ = ["SUPPORTED_VERSIONS", "Simulator"]
+__all__ = ["Simulator"]
 
 log = logging.getLogger("claude_force_trio.simulator")
 
-SUPPORTED_VERSIONS = ("2023-06-01", "2026-10-21")
 _ROUTES = {"/v1/messages": False, "/v1/messages/count_tokens": True}
-_CLIENT_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+_CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 @dataclass(slots=True)
@@ -105,7 +105,7 @@ class Simulator:
     def _limits(self) -> RateLimiter | None:
         c = self.config
         if self._limiter is None and (c.rpm or c.tpm or c.otpm):
-            self._limiter = RateLimiter(c.rpm, c.tpm, c.otpm, trio.current_time())
+            self._limiter = RateLimiter(c.rpm, c.tpm, c.otpm, anyio.current_time())
         return self._limiter
 
     def _next_fault(self) -> Fault | None:
@@ -118,10 +118,10 @@ class Simulator:
         """Headers every response carries: request id, and rate limits when configured."""
         headers = [("request-id", request_id)]
         if (limiter := self._limits()) is not None:
-            headers += limiter.headers(trio.current_time())
+            headers += limiter.headers(anyio.current_time())
         return headers
 
-    async def handle_connection(self, stream: trio.SocketStream) -> None:
+    async def handle_connection(self, stream: ByteStream) -> None:
         """Serve requests on one connection until the client leaves; never raises."""
         http = HttpConnection(stream)
         try:
@@ -148,7 +148,7 @@ class Simulator:
             await http.aclose()
 
     async def _serve_one(self, http: HttpConnection, request: HttpRequest) -> _Exchange:
-        ex = _Exchange(next(self._seq), request, new_id("req"), trio.current_time())
+        ex = _Exchange(next(self._seq), request, new_id("req"), anyio.current_time())
         try:
             try:
                 await self._dispatch(http, ex)
@@ -179,7 +179,7 @@ class Simulator:
             model=model if isinstance(model, str) else None,
             fault=ex.fault,
             started_at=ex.started_at,
-            finished_at=trio.current_time(),
+            finished_at=anyio.current_time(),
             body=ex.body,
             usage=ex.usage,
             request_id=ex.request_id,
@@ -247,7 +247,7 @@ class Simulator:
             await self._inject(http, ex, fault, prompt)
             return
         reply = generate_reply(ex.body)
-        now = trio.current_time()
+        now = anyio.current_time()
         if (limiter := self._limits()) is not None:
             verdict = limiter.admit(prompt.input_tokens, reply.output_tokens, now)
             if not verdict.admitted:
@@ -292,7 +292,7 @@ class Simulator:
             await http.wait_until_gone()
             return
         if fault.kind == "stream_error" and ex.body.get("stream") is True:
-            cache = self._cache.account(prompt, trio.current_time())
+            cache = self._cache.account(prompt, anyio.current_time())
             await self._answer(http, ex, generate_reply(ex.body), cache, fail=fault)
             return
         status, error_type, default_message = FAULT_KINDS[fault.kind] or (500, "api_error", "")

@@ -101,7 +101,8 @@ class RequestRecord:
     """One request as the simulator saw it. Auth headers and keys are never recorded.
 
     ``status`` is ``None`` when no HTTP answer was sent (``reset``, ``stall``, or the
-    client went away first). Times are ``trio.current_time()`` values.
+    client went away first). Times are ``anyio.current_time()`` values (virtual under
+    trio's ``MockClock``).
     """
 
     seq: int

@@ -1,9 +1,9 @@
-"""HTTP/1.1 plumbing for one accepted connection: h11 over a trio socket stream.
+"""HTTP/1.1 plumbing for one accepted connection: h11 over an anyio byte stream.
 
 Kept apart from the request logic so the server speaks plain methods
 (``read_request``, ``respond``, ``start_stream`` / ``send_chunk`` / ``end_stream``,
 ``reset``) and never touches h11 states. Writes are coalesced into one
-``send_all`` per response (or per SSE batch) because every extra small segment
+``send`` per response (or per SSE batch) because every extra small segment
 costs a syscall and, without TCP_NODELAY, a delayed-ACK stall of ~40 ms.
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
+import anyio
 import h11
-import trio
+from anyio.abc import ByteStream, SocketAttribute
 
 __all__ = ["BadHttpRequest", "HttpConnection", "HttpRequest"]
 
@@ -56,13 +57,18 @@ def _reason(status: int) -> bytes:
 class HttpConnection:
     """A server-side HTTP/1.1 connection that can serve many requests (keep-alive)."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self._h11 = h11.Connection(h11.SERVER)
-        # trio already sets TCP_NODELAY on TCP streams; set it again so that a
-        # change of default can never bring back the 40 ms Nagle/delayed-ACK stall.
-        with contextlib.suppress(OSError):  # not a TCP socket
-            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        # anyio already sets TCP_NODELAY on accepted TCP streams; set it again so that
+        # a change of default can never bring back the 40 ms Nagle/delayed-ACK stall.
+        self._socket: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
+        self._setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _setsockopt(self, level: int, option: int, value: int | bytes) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # not a TCP socket, or already dead
+                self._socket.setsockopt(level, option, value)
 
     async def _next_event(self) -> object:
         while True:
@@ -74,7 +80,10 @@ class HttpConnection:
                 ) from exc
             if event is not h11.NEED_DATA:
                 return event
-            data = await self.stream.receive_some(_RECEIVE_BYTES)
+            try:
+                data = await self.stream.receive(_RECEIVE_BYTES)
+            except anyio.EndOfStream:
+                data = b""  # how h11 is told the client closed its side
             self._h11.receive_data(data)
 
     async def read_request(self) -> HttpRequest | None:
@@ -82,7 +91,7 @@ class HttpConnection:
 
         Raises:
             BadHttpRequest: malformed HTTP or a body over 32 MiB (answer it, then close).
-            trio.BrokenResourceError: the client went away mid-request.
+            anyio.BrokenResourceError: the client went away mid-request.
         """
         event = await self._next_event()
         if isinstance(event, h11.ConnectionClosed):
@@ -99,7 +108,7 @@ class HttpConnection:
             elif isinstance(part, h11.EndOfMessage):
                 break
             else:
-                raise trio.BrokenResourceError("client closed the connection mid-request")
+                raise anyio.BrokenResourceError("client closed the connection mid-request")
         headers = {name.decode("latin-1").lower(): v.decode("latin-1") for name, v in event.headers}
         target = event.target.decode("latin-1")
         return HttpRequest(
@@ -119,22 +128,22 @@ class HttpConnection:
         )
         data = (data or b"") + (self._h11.send(h11.Data(data=body)) or b"")
         data += self._h11.send(h11.EndOfMessage()) or b""
-        await self.stream.send_all(data)
+        await self.stream.send(data)
 
     async def start_stream(self, status: int, headers: Headers) -> None:
         """Send the head of a chunked response (server-sent events follow)."""
         data = self._h11.send(
             h11.Response(status_code=status, headers=list(headers), reason=_reason(status))
         )
-        await self.stream.send_all(data or b"")
+        await self.stream.send(data or b"")
 
     async def send_chunk(self, payload: bytes) -> None:
         """Send one chunk of a streaming response."""
-        await self.stream.send_all(self._h11.send(h11.Data(data=payload)) or b"")
+        await self.stream.send(self._h11.send(h11.Data(data=payload)) or b"")
 
     async def end_stream(self) -> None:
         """Finish a streaming response so the connection can be reused."""
-        await self.stream.send_all(self._h11.send(h11.EndOfMessage()) or b"")
+        await self.stream.send(self._h11.send(h11.EndOfMessage()) or b"")
 
     def next_cycle(self) -> bool:
         """Prepare for the next request on this connection; ``False`` if it must close."""
@@ -145,17 +154,16 @@ class HttpConnection:
 
     async def reset(self) -> None:
         """Abort with a TCP RST: SO_LINGER with a zero timeout makes close() send one."""
-        with contextlib.suppress(OSError):  # socket already dead
-            self.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await self.stream.aclose()
 
     async def wait_until_gone(self) -> None:
         """Read and discard until the client closes the connection (the ``stall`` fault)."""
-        try:
-            while await self.stream.receive_some(_RECEIVE_BYTES):
-                pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        with contextlib.suppress(
+            anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
+        ):
+            while True:
+                await self.stream.receive(_RECEIVE_BYTES)
 
     async def aclose(self) -> None:
         """Close the socket; safe to call more than once."""

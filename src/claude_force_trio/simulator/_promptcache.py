@@ -118,7 +118,7 @@ class CacheUsage:
 
 
 class PromptCache:
-    """Cached prefixes by content hash, each with an expiry on the trio clock."""
+    """Cached prefixes by content hash, each with an expiry on the event loop's clock."""
 
     def __init__(self) -> None:
         self._expires: dict[str, float] = {}

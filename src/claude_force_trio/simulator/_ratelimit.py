@@ -30,7 +30,7 @@ class TokenBucket:
 
     Args:
         per_minute: the limit the headers report (requests or tokens per minute).
-        now: the current ``trio.current_time()``; the bucket starts full.
+        now: the current ``anyio.current_time()``; the bucket starts full.
     """
 
     def __init__(self, per_minute: int, now: float) -> None:
@@ -85,7 +85,7 @@ class RateLimiter:
         rpm: requests per minute, or ``None`` for no request limit.
         tpm: input tokens per minute, or ``None``.
         otpm: output tokens per minute, or ``None``.
-        now: the current ``trio.current_time()``.
+        now: the current ``anyio.current_time()``.
     """
 
     def __init__(self, rpm: int | None, tpm: int | None, otpm: int | None, now: float) -> None:

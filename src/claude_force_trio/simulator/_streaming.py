@@ -1,10 +1,10 @@
 """Sending a successful reply: one JSON ``Message``, or the SSE event sequence, on time.
 
-All waiting is ``trio.sleep`` so that, in-process under ``trio.testing.MockClock``,
-a reply "takes" its modelled latency in virtual time and costs nothing real. A
-stream sends its head at once (the SDK returns from ``messages.stream`` on the
-headers), the first events after the time to first token, and spreads the text
-deltas evenly over the rest of the latency.
+All waiting is ``anyio.sleep``, which under trio is ``trio.sleep``: in-process
+under ``trio.testing.MockClock`` a reply "takes" its modelled latency in virtual
+time and costs nothing real. A stream sends its head at once (the SDK returns
+from ``messages.stream`` on the headers), the first events after the time to
+first token, and spreads the text deltas evenly over the rest of the latency.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import trio
+import anyio
 
 from ._faults import FAULT_KINDS, Fault
 from ._http import HttpConnection
@@ -31,7 +31,7 @@ __all__ = ["send_message", "stream_message"]
 
 async def _sleep(seconds: float) -> None:
     if seconds > 0:
-        await trio.sleep(seconds)
+        await anyio.sleep(seconds)
 
 
 async def send_message(

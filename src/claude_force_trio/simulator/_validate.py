@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["COUNT_TOKENS_FIELDS", "MESSAGES_FIELDS", "InvalidRequest", "validate_body"]
+__all__ = [
+    "COUNT_TOKENS_FIELDS",
+    "MESSAGES_FIELDS",
+    "SUPPORTED_VERSIONS",
+    "InvalidRequest",
+    "validate_body",
+]
+
+#: The ``anthropic-version`` header values the simulator accepts, as the API does.
+SUPPORTED_VERSIONS: Final = ("2023-06-01", "2026-10-21")
 
 MESSAGES_FIELDS: Final = frozenset(
     {
