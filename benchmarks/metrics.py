@@ -1,24 +1,30 @@
-"""Metrics and memory benchmark: aggregating 1,000,000 records, and memory queries with the LRU.
+"""Metrics and memory benchmark: aggregating 1,000,000 records, recording calls, memory queries.
 
-Run: ``python benchmarks/metrics.py [--records N] [--queries N]``. Prints a markdown table.
+Run: ``python benchmarks/metrics.py [--records N] [--queries N] [--calls N]``; prints a markdown
+table.
 
 * Aggregation: a file of N realistic metrics lines (~290 bytes each, 5 agents,
   3 models, 4 workflows) is summarised by ``aggregate``; wall time, lines per
   second, and peak RSS growth of this process (``resource.getrusage``, so the
   measurement does not slow the run as tracemalloc would). ``find_anomalies``
   (two passes) is timed too.
+* Recorder: microseconds per finished call through the ``MetricsRecorder``
+  hook (building the line, buffering, a flush every 100 lines).
 * Memory: ``MemoryStore.relevant`` over a store of 2,000 items, with the LRU
   (repeated queries hit it) and without it (``cache_size=1`` and distinct keys
-  alternating, so every query goes to SQLite through a worker thread).
+  alternating, so every query goes to SQLite through a worker thread), under
+  trio and under asyncio.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import resource
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import trio
@@ -26,9 +32,11 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table
 
+from claude_force_trio._events import StepQueued, StepSucceeded
 from claude_force_trio._memory import open_memory
-from claude_force_trio._metrics._aggregate import aggregate
-from claude_force_trio._metrics._anomalies import find_anomalies
+from claude_force_trio._metrics import MetricsRecorder, aggregate, find_anomalies, hash_task
+from claude_force_trio._results import StepResult
+from claude_force_trio._types import Usage
 
 TEMPLATE = (
     '{"ts":"2026-01-01T%02d:%02d:%02d.000+00:00","run_id":"run-%08d","workflow":"wf%d",'
@@ -73,8 +81,35 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def recorder_us(folder: Path, calls: int) -> float:
+    """Microseconds per finished call through the recorder hook, flushes included."""
+    done = datetime.now(UTC)
+    result = StepResult(
+        "s",
+        "agent",
+        "succeeded",
+        "ok",
+        attempts=1,
+        model="m",
+        finished_at=done,
+        elapsed_s=0.5,
+        usage=Usage(100, 50),
+        cost_usd=0.001,
+    )
+    rec = MetricsRecorder(folder)
+    digest = hash_task("a task")
+    start = time.perf_counter()
+    for n in range(calls):
+        run = f"run-{n}"
+        rec(StepQueued(run, "s", "agent", 0.0, digest))
+        rec(StepSucceeded(run, "s", result, 0.0))
+    rec.close()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
 async def memory_queries(folder: Path, queries: int) -> tuple[float, float]:
     """Microseconds per ``relevant`` call with the LRU hitting, and without it."""
+    (folder / "mem.sqlite3").unlink(missing_ok=True)
     async with open_memory(folder / "mem.sqlite3") as store:
         for n in range(2_000):
             await store.record(f"agent{n % 10}", f"task {n}", "output " * 50)
@@ -99,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=5_000)
+    parser.add_argument("--calls", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -115,7 +151,9 @@ def main() -> None:
         start = time.perf_counter()
         found = find_anomalies(folder / "metrics")
         anomalies_s = time.perf_counter() - start
-        cached_us, uncached_us = trio.run(memory_queries, folder, args.queries)
+        record_us = recorder_us(folder / "recorded", args.calls)
+        trio_us = trio.run(memory_queries, folder, args.queries)
+        asyncio_us = asyncio.run(memory_queries(folder, args.queries))
     rows = [
         [
             "records (file size)",
@@ -125,10 +163,14 @@ def main() -> None:
         ["aggregate: peak RSS growth", f"{max(grew, 0):.1f} MB"],
         ["process peak RSS (whole run)", f"{rss_mb():.0f} MB"],
         ["anomalies (2 passes): wall time", f"{anomalies_s:.2f} s ({len(found)} found)"],
-        ["memory query, LRU hit", f"{cached_us:.1f} µs"],
-        ["memory query, SQLite via thread", f"{uncached_us:.1f} µs"],
-        ["LRU speed-up", f"{uncached_us / cached_us:.0f}×"],
+        ["recorder: per finished call", f"{record_us:.1f} µs"],
     ]
+    for backend, (cached_us, uncached_us) in (("trio", trio_us), ("asyncio", asyncio_us)):
+        rows += [
+            [f"memory query, LRU hit ({backend})", f"{cached_us:.1f} µs"],
+            [f"memory query, SQLite via thread ({backend})", f"{uncached_us:.1f} µs"],
+            [f"LRU speed-up ({backend})", f"{uncached_us / cached_us:.0f}×"],
+        ]
     print(markdown_table(["measure", "value"], rows))
 
 

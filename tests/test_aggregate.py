@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from claude_force_trio._metrics._aggregate import aggregate, read_records
-from claude_force_trio._metrics._anomalies import find_anomalies
-from claude_force_trio._metrics._quantiles import EXACT_LIMIT, RELATIVE_ERROR, Quantiles
+from claude_force_trio._metrics import Quantiles, aggregate, find_anomalies, read_records
+from claude_force_trio._metrics._quantiles import EXACT_LIMIT, RELATIVE_ERROR
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -212,6 +211,7 @@ def _generate(path: Path, n: int) -> None:
             )
 
 
+@pytest.mark.slow
 def test_streaming_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     """Peak traced memory for 60,000 lines is small and about that of 20,000."""
     peaks = []
@@ -231,7 +231,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, resource, sys
     from pathlib import Path
-    from claude_force_trio._metrics._aggregate import aggregate
+    from claude_force_trio._metrics import aggregate
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = aggregate(Path(sys.argv[1]))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

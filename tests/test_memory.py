@@ -1,4 +1,4 @@
-"""Tests for the SQLite agent memory and its LRU query cache (``_memory``)."""
+"""Tests for the SQLite agent memory and its LRU query cache (``_memory``), on trio and asyncio."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import itertools
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
-import trio
 
 from claude_force_trio._memory import LRUCache, MemoryItem, format_context, open_memory
-from claude_force_trio._metrics._recorder import hash_task
+from claude_force_trio._metrics import hash_task
 from claude_force_trio._types import Usage
+
+pytestmark = pytest.mark.anyio
 
 
 def clock() -> itertools.count[float]:
@@ -97,9 +99,9 @@ async def test_concurrent_queries_share_one_connection_safely(tmp_path: Path) ->
             await store.record(f"agent{n % 3}", f"task{n}", f"out{n}")
             await store.relevant(f"agent{n % 3}", f"task{n}")
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as group:
             for n in range(30):
-                nursery.start_soon(worker, n)
+                group.start_soon(worker, n)
         assert (await store.stats()).items == 30
 
 
@@ -131,3 +133,19 @@ def test_format_context_orders_labels_and_truncates() -> None:
     assert text.endswith("…")
     assert "dropped" not in text
     assert format_context([], 100) == ""
+
+
+async def test_a_cancelled_block_still_closes_the_database(tmp_path: Path) -> None:
+    """Cancelled inside ``open_memory``, the shielded close still runs: the WAL is folded in."""
+    path = tmp_path / "m.sqlite3"
+    with anyio.CancelScope() as scope:
+        async with open_memory(path) as store:
+            await store.record("a", "t", "o")
+            assert Path(f"{path}-wal").exists()
+            scope.cancel()
+            await anyio.sleep(1)  # cancelled here; the close runs on the way out
+    assert scope.cancelled_caught
+    assert not Path(f"{path}-wal").exists()  # SQLite checkpoints and removes it on close
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT output FROM memories").fetchall() == [("o",)]
+    db.close()

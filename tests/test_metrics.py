@@ -1,4 +1,4 @@
-"""Tests for the JSONL metrics recorder (``_metrics``)."""
+"""Tests for the JSONL metrics recorder (``_metrics``), on trio and asyncio."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import pytest
 
 from claude_force_trio._events import (
@@ -20,19 +21,14 @@ from claude_force_trio._events import (
     WorkflowFinished,
     WorkflowStarted,
 )
-from claude_force_trio._metrics._recorder import FIELDS, MetricsRecorder, hash_task, metrics_files
+from claude_force_trio._metrics import FIELDS, MetricsRecorder, hash_task, metrics_files
 from claude_force_trio._results import StepResult, WorkflowResult
 from claude_force_trio._types import Usage
 
+pytestmark = pytest.mark.anyio
+
 TASK = "Review the secret plan for project X"
 WHEN = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedWithHash(StepQueued):
-    """``StepQueued`` as the lead will extend it, with ``task_hash``."""
-
-    task_hash: str | None = None
 
 
 def result(step: str, **kw: object) -> StepResult:
@@ -62,7 +58,7 @@ def test_one_line_per_finished_call_with_every_field(tmp_path: Path) -> None:
     """Succeeded and failed steps are recorded; skipped ones are not."""
     rec = MetricsRecorder(tmp_path)
     rec(WorkflowStarted("run1", "review", ("a", "b", "c"), 0.0))
-    rec(QueuedWithHash("run1", "a", "reviewer", 0.0, task_hash=hash_task(TASK)))
+    rec(StepQueued("run1", "a", "reviewer", 0.0, task_hash=hash_task(TASK)))
     rec(StepSucceeded("run1", "a", result("a"), 1.0))
     failed = result("b", status="failed", error_type="RateLimitError", output=None, attempts=4)
     rec(StepFailed("run1", "b", failed, 2.0))
@@ -106,7 +102,7 @@ def test_never_the_task_text_or_the_key(tmp_path: Path, monkeypatch: pytest.Monk
     """The file holds a hash of the task, never its text, and never the API key."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-123")
     with MetricsRecorder(tmp_path) as rec:
-        rec(QueuedWithHash("r", "a", "reviewer", 0.0, task_hash=hash_task(TASK)))
+        rec(StepQueued("r", "a", "reviewer", 0.0, task_hash=hash_task(TASK)))
         rec(StepSucceeded("r", "a", result("a", output=TASK), 1.0))
     text = (tmp_path / "executions.jsonl").read_text(encoding="utf-8")
     assert "secret" not in text
@@ -126,12 +122,12 @@ def test_cache_hit_saves_what_the_same_task_cost_before(tmp_path: Path) -> None:
     """A cache hit's saved_usd is the last uncached cost of that agent, model and task."""
     h = hash_task(TASK)
     with MetricsRecorder(tmp_path) as rec:
-        rec(QueuedWithHash("r1", "a", "reviewer", 0.0, task_hash=h))
+        rec(StepQueued("r1", "a", "reviewer", 0.0, task_hash=h))
         rec(StepSucceeded("r1", "a", result("a", cost_usd=0.01), 1.0))
-        rec(QueuedWithHash("r2", "a", "reviewer", 0.0, task_hash=h))
+        rec(StepQueued("r2", "a", "reviewer", 0.0, task_hash=h))
         hit = result("a", cached=True, attempts=0, usage=Usage(), cost_usd=0.0, elapsed_s=0.001)
         rec(StepSucceeded("r2", "a", hit, 1.0))
-        rec(QueuedWithHash("r3", "a", "reviewer", 0.0, task_hash=hash_task("other")))
+        rec(StepQueued("r3", "a", "reviewer", 0.0, task_hash=hash_task("other")))
         rec(StepSucceeded("r3", "a", hit, 1.0))
     assert [line["saved_usd"] for line in lines(tmp_path / "executions.jsonl")] == [
         None,
@@ -162,7 +158,7 @@ _WRITER = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from claude_force_trio._events import StepSucceeded
-    from claude_force_trio._metrics._recorder import MetricsRecorder
+    from claude_force_trio._metrics import MetricsRecorder
     from claude_force_trio._results import StepResult
 
     tag = sys.argv[2]
@@ -186,3 +182,84 @@ def test_two_processes_appending_never_tear_a_line(tmp_path: Path) -> None:
     for tag in "AB":
         mine = [r["step_id"] for r in records if r["run_id"] == tag]
         assert mine == [f"{tag}-{n}" for n in range(5000)]
+
+
+def finished(run: str) -> StepSucceeded:
+    """A finished-step event for run ``run``."""
+    return StepSucceeded(run, "a", result("a"), 1.0)
+
+
+def run_ids(path: Path) -> list[object]:
+    """The run id of every line of ``path``."""
+    return [line["run_id"] for line in lines(path)]
+
+
+async def test_aflush_writes_from_a_worker_thread(tmp_path: Path) -> None:
+    """``aflush`` lands the buffered lines on either event loop."""
+    rec = MetricsRecorder(tmp_path)
+    rec(finished("r1"))
+    rec(finished("r2"))
+    await rec.aflush()
+    assert (run_ids(rec.path), rec.pending) == (["r1", "r2"], 0)
+
+
+async def test_async_with_lands_lines_even_when_cancelled(tmp_path: Path) -> None:
+    """Leaving ``async with`` in a cancelled scope still writes everything (aclose is shielded)."""
+    with anyio.CancelScope() as scope:
+        async with MetricsRecorder(tmp_path) as rec:
+            rec(finished("r1"))
+            scope.cancel()
+            await anyio.sleep(1)  # cancelled here; aclose runs on the way out
+    assert scope.cancelled_caught
+    assert run_ids(rec.path) == ["r1"]
+
+
+def test_a_triggered_flush_never_waits_for_another_writer(tmp_path: Path) -> None:
+    """While a worker thread writes, a flush the engine triggers leaves its lines for later."""
+    rec = MetricsRecorder(tmp_path, flush_every=1)
+    with rec._writing:  # as if aflush's thread were half-way through a write
+        caller = threading.Thread(target=rec, args=(finished("r1"),))
+        caller.start()
+        caller.join(timeout=10)
+        assert not caller.is_alive()
+    assert rec.pending == 1
+    rec.close()
+    assert run_ids(rec.path) == ["r1"]
+
+
+_NO_TRIO = textwrap.dedent(
+    """
+    import asyncio, sys
+    sys.modules["trio"] = None  # any `import trio` now fails
+    from pathlib import Path
+    from claude_force_trio._memory import open_memory
+    from claude_force_trio._metrics import MetricsRecorder, aggregate
+    from test_metrics import finished
+
+    async def main(folder):
+        async with open_memory(folder / "m.sqlite3") as store:
+            await store.record("a", "t", "o")
+            assert [i.output for i in await store.relevant("a", "t")] == ["o"]
+        async with MetricsRecorder(folder) as rec:
+            rec(finished("r"))
+            await rec.aflush()
+        assert aggregate(folder).overall.calls == 1
+
+    asyncio.run(main(Path(sys.argv[1])))
+    """
+)
+
+
+def test_metrics_and_memory_need_no_trio(tmp_path: Path) -> None:
+    """With trio unimportable, memory and metrics work under ``asyncio.run``."""
+    here = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TRIO, str(tmp_path)],
+        cwd=here,
+        env={"PYTHONPATH": here, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

@@ -1,6 +1,23 @@
 """Metrics: the JSON-lines recorder and what reads it back.
 
-Modules: ``_recorder`` (one line per finished call, appended safely by many
-processes), ``_aggregate`` (streaming summaries), ``_quantiles`` (percentiles
-in bounded memory) and ``_anomalies`` (calls far off their agent's normal).
+Modules: ``_record`` (what one line holds, built from the engine's events),
+``_files`` (whole-line appends by many processes, rotation), ``_recorder`` (the
+hook: buffering, flushing, retries), ``_aggregate`` (streaming summaries),
+``_quantiles`` (percentiles in bounded memory) and ``_anomalies`` (calls far
+off their agent's normal). Every one of them is cheap to import.
 """
+
+from ._aggregate import GroupStats as GroupStats
+from ._aggregate import ReadStats as ReadStats
+from ._aggregate import Summary as Summary
+from ._aggregate import aggregate as aggregate
+from ._aggregate import read_records as read_records
+from ._aggregate import window_start as window_start
+from ._anomalies import Anomaly as Anomaly
+from ._anomalies import find_anomalies as find_anomalies
+from ._files import METRICS_FILE as METRICS_FILE
+from ._files import metrics_files as metrics_files
+from ._quantiles import Quantiles as Quantiles
+from ._record import FIELDS as FIELDS
+from ._record import hash_task as hash_task
+from ._recorder import MetricsRecorder as MetricsRecorder

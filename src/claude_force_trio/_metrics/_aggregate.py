@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .._quarantine import open_regular
+from ._files import metrics_files
 from ._quantiles import Quantiles
-from ._recorder import metrics_files
 
 __all__ = [
     "GroupStats",

@@ -20,7 +20,7 @@ from . import _console
 from ._app import JsonOption, command_group, handles_errors, state_dir
 
 if TYPE_CHECKING:
-    from .._metrics._aggregate import Summary
+    from .._metrics import Summary
 
 __all__ = ["app"]
 
@@ -54,7 +54,7 @@ def _directory() -> Path:
 
 
 def _summary(hours: float | None) -> Summary:
-    from .._metrics._aggregate import aggregate
+    from .._metrics import aggregate
 
     return aggregate(_directory(), hours=_hours(hours))
 
@@ -211,7 +211,7 @@ def anomalies(
     as_json: JsonOption = False,
 ) -> None:
     """Calls far slower or costlier than their agent's usual (robust z-score), with run ids."""
-    from .._metrics._anomalies import find_anomalies
+    from .._metrics import find_anomalies
 
     if not math.isfinite(threshold) or threshold < 0:
         raise ConfigError("--threshold", f"expected a finite number ≥ 0, got {threshold:g}")
@@ -244,8 +244,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write every recorded call (one object or row each) to PATH, streaming."""
-    from .._metrics._aggregate import ReadStats, read_records, window_start
-    from .._metrics._recorder import FIELDS
+    from .._metrics import FIELDS, ReadStats, read_records, window_start
 
     stats = ReadStats()
     records = read_records(_directory(), since=window_start(_hours(hours)), stats=stats)
