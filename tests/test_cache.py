@@ -1,7 +1,9 @@
-"""The response cache: key, entries, DiskCache (TTL, LRU, corruption), policy, facade, pricing.
+"""The response cache: key, entries, DiskCache (TTL, LRU, corruption), policy, pricing.
 
 The ``check_*`` coroutines are backend-agnostic behavioural checks; the Redis
-tests (``test_cache_redis.py``) run the same ones against a real server.
+tests (``test_cache_redis.py``) run the same ones against a real server. The
+layer and the write-behind are tested in ``test_cache_layer.py``. Every async
+test here runs on trio and on asyncio.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import trio
 
@@ -25,15 +28,15 @@ from claude_force_trio._cache._entry import (
 )
 from claude_force_trio._cache._policy import (
     CachePolicy,
-    ResponseCache,
     min_cacheable_tokens,
-    open_response_cache,
     worth_prompt_caching,
 )
 from claude_force_trio._config import AgentConfig, CacheConfig, Config, Defaults, FeaturesConfig
 from claude_force_trio._pricing import cost_usd
 from claude_force_trio._prompts import build_request
 from claude_force_trio._types import MessageResult, Usage
+
+pytestmark = pytest.mark.anyio
 
 HOUR = 3600.0
 
@@ -255,7 +258,8 @@ async def test_disk_stats_survive_reopen(tmp_path: Path, clock: FakeClock) -> No
     second = await DiskCache.open(tmp_path, clock=clock)
     stats = await second.statistics()
     await second.aclose()
-    assert (stats.hits, stats.saved_usd) == (1, pytest.approx(0.01))
+    assert stats.hits == 1
+    assert stats.saved_usd == pytest.approx(0.01)
 
 
 async def test_disk_size_cap_evicts_least_recently_used(tmp_path: Path, clock: FakeClock) -> None:
@@ -272,6 +276,26 @@ async def test_disk_size_cap_evicts_least_recently_used(tmp_path: Path, clock: F
     assert present == {"A", "C", "D", "E"}
     assert stats.evictions == 1
     assert stats.size_bytes <= 200_000
+
+
+async def test_disk_miss_asks_no_lock(tmp_path: Path) -> None:
+    """A miss is a plain read: it does not wait while a batch (any process's) holds the lock."""
+    cache = await DiskCache.open(tmp_path)
+    con = sqlite3.connect(tmp_path / "responses" / "cache.db", isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")  # another writer, in the middle of its transaction
+    got: list[object] = []
+
+    async def look() -> None:
+        got.append(await cache.get("f" * 64))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(look)
+        await anyio.wait_all_tasks_blocked()
+        answered = list(got)
+        con.execute("ROLLBACK")  # lets a read that waits for the lock go on
+    con.close()
+    await cache.aclose()
+    assert answered == [None]  # answered while the lock was held
 
 
 def _sql(cache_dir: Path, statement: str, *args: Any) -> list[Any]:
@@ -328,7 +352,7 @@ async def test_disk_corrupt_entry_is_miss_and_removed(
     assert got.text == "fresh"
 
 
-# -- policy and facade ----------------------------------------------------------------
+# -- policy ----------------------------------------------------------------------------
 
 
 def config(**cache: Any) -> Config:
@@ -377,80 +401,6 @@ def test_storable(stop_reason: str, store_truncated: bool, expected: bool) -> No
     """Only complete answers are stored; truncated ones only when asked."""
     policy = CachePolicy(store_truncated=store_truncated)
     assert policy.storable(message(stop_reason=stop_reason)) is expected
-
-
-class Counter:
-    """A fake API call that counts its invocations."""
-
-    def __init__(self, result: MessageResult) -> None:
-        self.result = result
-        self.calls = 0
-
-    async def __call__(self) -> MessageResult:
-        self.calls += 1
-        await trio.lowlevel.checkpoint()
-        return self.result
-
-
-async def test_facade_hit_costs_nothing_and_records_savings(disk: DiskCache) -> None:
-    """Second identical request: served from cache, zero usage, savings recorded."""
-    cache = ResponseCache(disk, CachePolicy())
-    call = Counter(message())
-    shown: list[str] = []
-    first, cached1 = await cache.fetch_or_call(body(), "reviewer", call)
-    second, cached2 = await cache.fetch_or_call(
-        body(stream=True), "reviewer", call, on_text=shown.append
-    )
-    assert (cached1, cached2, call.calls) == (False, True, 1)
-    assert second.text == first.text == "LGTM"
-    assert second.usage == Usage()
-    assert cost_usd(second.usage, second.model) == 0.0
-    saved = cost_usd(first.usage, first.model)
-    assert cache.saved_usd == pytest.approx(saved)
-    assert shown == ["LGTM"]
-    stats = await disk.statistics()
-    assert (stats.hits, stats.misses, stats.saved_usd) == (1, 1, pytest.approx(saved))
-
-
-async def test_facade_bypass_reads_and_writes_nothing(disk: DiskCache) -> None:
-    """An agent outside the policy calls every time and stores nothing."""
-    cache = ResponseCache(disk, CachePolicy(excluded=frozenset({"writer"})))
-    call = Counter(message())
-    for _ in range(2):
-        _, cached = await cache.fetch_or_call(body(), "writer", call)
-        assert not cached
-    assert call.calls == 2
-    assert await disk.get(cache_key(body())) is None
-
-
-async def test_facade_does_not_store_truncated(disk: DiskCache) -> None:
-    """A max_tokens-truncated answer is returned but not stored."""
-    cache = ResponseCache(disk, CachePolicy())
-    call = Counter(message(stop_reason="max_tokens"))
-    await cache.fetch_or_call(body(), "reviewer", call)
-    await cache.fetch_or_call(body(), "reviewer", call)
-    assert call.calls == 2
-
-
-async def test_open_response_cache_uses_config_directory(tmp_path: Path) -> None:
-    """open_response_cache opens the configured disk cache and flushes counters on exit."""
-    cfg = config(directory=tmp_path / "c")
-    async with open_response_cache(cfg) as cache:
-        await cache.fetch_or_call(body(), "reviewer", Counter(message()))
-        await cache.fetch_or_call(body(), "reviewer", Counter(message()))
-    reopened = await DiskCache.open(tmp_path / "c")
-    stats = await reopened.statistics()
-    await reopened.aclose()
-    assert (stats.entries, stats.hits, stats.misses) == (1, 1, 1)
-
-
-async def test_open_response_cache_disabled_opens_nothing(tmp_path: Path) -> None:
-    """With --no-cache no store is opened and calls go straight through."""
-    async with open_response_cache(config(directory=tmp_path / "c"), no_cache=True) as cache:
-        assert cache.backend is None
-        _, cached = await cache.fetch_or_call(body(), "reviewer", Counter(message()))
-    assert not cached
-    assert not (tmp_path / "c").exists()
 
 
 # -- prompt caching -------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Four processes hammering one cache directory: no exception, no wrong payload.
 
-Each worker (a ``spawn``ed process running its own ``trio.run``) writes and
-reads its own keys and a small set of keys shared by all, in random order. Every
-value embeds the key it was written under and the writer's id, and every read
-checks that the payload belongs to the key it asked for.
+Each worker (a ``spawn``ed process running its own event loop: trio in two of
+them, asyncio in the other two) writes and reads its own keys and a small set
+of keys shared by all, in random order, one entry at a time or in batches (one
+transaction each, as the write-behind writes). Every value embeds the key it
+was written under and the writer's id, and every read checks that the payload
+belongs to the key it asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import trio
+import anyio
 
 from claude_force_trio._cache._disk import DiskCache
 from claude_force_trio._cache._entry import CachedResponse
@@ -35,13 +37,17 @@ def _value(key: str, worker: int, n: int) -> CachedResponse:
 async def _hammer(directory: str, worker: int, start_at: float) -> dict[str, int]:
     rng = random.Random(worker)
     cache = await DiskCache.open(Path(directory), ttl_s=None, size_limit_bytes=2**30)
-    await trio.sleep(max(0.0, start_at - time.time()))
+    await anyio.sleep(max(0.0, start_at - time.time()))
     own = [f"{worker:032x}{i:032x}" for i in range(20)]
     counts = {"hits": 0, "misses": 0, "wrong": 0}
     for n in range(OPS):
         key = rng.choice(SHARED if rng.random() < 0.5 else own)
-        if rng.random() < 0.4:
+        if rng.random() < 0.2:
             await cache.set(key, _value(key, worker, n))
+        elif rng.random() < 0.25:
+            other = rng.choice(SHARED)
+            batch = {key: _value(key, worker, n), other: _value(other, worker, n)}
+            await cache.set_many(list(batch.items()))
         else:
             got = await cache.get(key)
             if got is None:
@@ -55,7 +61,8 @@ async def _hammer(directory: str, worker: int, start_at: float) -> dict[str, int
 
 
 def _worker(directory: str, worker: int, start_at: float) -> dict[str, int]:
-    return trio.run(_hammer, directory, worker, start_at)
+    backend = "asyncio" if worker % 2 else "trio"
+    return anyio.run(_hammer, directory, worker, start_at, backend=backend)
 
 
 def test_four_processes_share_one_directory(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 ``.ci/run`` starts one on loopback; locally: ``redis-server --port 6390 --save ""``
 and ``REDIS_URL=redis://127.0.0.1:6390/15``. Each test writes under its own key
 prefix and removes it afterwards, so a shared database is left as it was.
+Every test runs on trio and on asyncio.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from claude_force_trio._cache._entry import CachedResponse
+from claude_force_trio._cache._layer import CacheLayer
 from claude_force_trio._cache._policy import CachePolicy, ResponseCache, open_backend
 from claude_force_trio._cache._redis import RedisCache
+from claude_force_trio._cache._writer import open_write_behind
 from claude_force_trio._config import CacheConfig
 from claude_force_trio._errors import ConfigError
 
 from .test_cache import (
     HOUR,
-    Counter,
     FakeClock,
-    body,
     check_hit_and_miss,
     check_stats,
     check_ttl,
     entry,
     message,
 )
+from .test_cache_layer import FakeInner, HopCounter, Recorder, call
 
 redis = pytest.importorskip("redis")
 
@@ -49,7 +51,11 @@ def _server_answers() -> str | None:
 
 
 _SKIP = _server_answers()
-pytestmark = [pytest.mark.redis, pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")]
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.redis,
+    pytest.mark.skipif(_SKIP is not None, reason=_SKIP or ""),
+]
 
 
 @pytest.fixture
@@ -113,23 +119,31 @@ async def test_redis_corrupt_value_is_miss_and_deleted(cache: RedisCache, garbag
     assert got.text == "fresh"
 
 
-async def test_redis_facade_end_to_end(cache: RedisCache) -> None:
-    """The facade over Redis: one call, then a hit; 20 concurrent identical requests share it."""
-    facade = ResponseCache(cache, CachePolicy())
-    call = Counter(message())
-    results: list[bool] = []
+async def test_redis_layer_end_to_end(cache: RedisCache) -> None:
+    """The layer over Redis: one call, then a hit; 20 concurrent identical calls share it."""
+    inner = FakeInner(message())
+    layer = CacheLayer(inner, ResponseCache(cache, CachePolicy()))
+    observers = [Recorder() for _ in range(20)]
+    async with anyio.create_task_group() as group:
+        for observer in observers:
+            group.start_soon(layer.send, call(), observer)
+    again = Recorder()
+    await layer.send(call(), again)
+    assert inner.calls == 1
+    assert sorted(len(o.served_usd) for o in observers) == [0] + [1] * 19
+    assert len(again.served_usd) == 1
 
-    async def one() -> None:
-        _, cached = await facade.fetch_or_call(body(), "reviewer", call)
-        results.append(cached)
 
-    async with trio.open_nursery() as nursery:
-        for _ in range(20):
-            nursery.start_soon(one)
-    _, cached = await facade.fetch_or_call(body(), "reviewer", call)
-    assert call.calls == 1
-    assert results.count(False) == 1
-    assert cached
+async def test_redis_batch_is_one_pipeline(cache: RedisCache) -> None:
+    """Fifty answers handed to the write-behind reach Redis in one hop, with their TTL."""
+    counter = HopCounter(cache)
+    async with open_write_behind(cache) as writer:
+        for n in range(50):
+            await writer.put(f"{n:064x}", entry(f"answer {n}"))
+    got = [await cache.get(f"{n:064x}") for n in range(50)]
+    assert [g.text if g else None for g in got] == [f"answer {n}" for n in range(50)]
+    assert (writer.batches, counter.hops) == (1, 1 + 50)  # one write, then the 50 reads
+    assert 24 * HOUR - 5 <= _raw(cache).ttl(cache._key(f"{49:064x}")) <= 24 * HOUR
 
 
 async def test_open_backend_redis_errors() -> None:

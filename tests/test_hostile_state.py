@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from typer.testing import CliRunner, Result
 
 from claude_force_trio._cache._disk import DiskCache
@@ -36,9 +37,9 @@ from claude_force_trio._cache._disk_store import warn_foreign
 from claude_force_trio._cache._entry import CachedResponse
 from claude_force_trio._events import StepSucceeded
 from claude_force_trio._memory import MemoryStore
+from claude_force_trio._metrics import MetricsRecorder, ReadStats, aggregate, read_records
 from claude_force_trio._metrics import _recorder as _metrics
-from claude_force_trio._metrics._aggregate import ReadStats, aggregate, read_records
-from claude_force_trio._metrics._recorder import MetricsRecorder
+from claude_force_trio._metrics._files import MetricsFile
 from claude_force_trio._quarantine import quarantine
 from claude_force_trio._results import StepResult
 from claude_force_trio._types import Usage
@@ -214,18 +215,21 @@ async def test_planted_rows_are_never_read_or_deleted_on_lookup(
     assert len([r for r in caplog.records if "side file" in r.getMessage()]) == 1
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "one-batch"])
 @pytest.mark.parametrize("how", ["expired", "evicted"])
 async def test_planted_rows_culled_by_a_write_leave_the_file(
-    tmp_path: Path, victim: Path, how: str
+    tmp_path: Path, victim: Path, how: str, batched: bool
 ) -> None:
-    """With no lookup at all, the cull in the next writes drops the rows, not the file."""
+    """With no lookup, the cull in the next writes (or one batch) drops the rows, not the file."""
     await (await DiskCache.open(tmp_path / "cache")).aclose()
     expire_time = 1.0 if how == "expired" else None
     keys = plant_rows(tmp_path / "cache" / "responses", victim, expire_time=expire_time)
     size = 1 if how == "evicted" else 100 * 2**20  # over the cap: every write culls one
     cache = await DiskCache.open(tmp_path / "cache", size_limit_bytes=size, ttl_s=None)
     with touched() as seen:
-        for n in range(len(keys)):
+        if batched:
+            await cache.set_many([(f"{n:064d}", entry()) for n in range(len(keys))])
+        for n in range(0 if batched else len(keys)):
             await cache.set(f"{n:064d}", entry())
         stats = await cache.statistics()
     await cache.aclose()
@@ -235,6 +239,40 @@ async def test_planted_rows_culled_by_a_write_leave_the_file(
             0,
         )
     assert stats.foreign_rows == 4
+
+
+async def test_batch_over_planted_rows_of_its_own_keys_leaves_the_file(
+    tmp_path: Path, victim: Path
+) -> None:
+    """A batch writing the very keys planted rows hold replaces them, counted, the file kept."""
+    await (await DiskCache.open(tmp_path / "cache")).aclose()
+    keys = plant_rows(tmp_path / "cache" / "responses", victim)
+    cache = await DiskCache.open(tmp_path / "cache")
+    with touched() as seen:
+        await cache.set_many([(key, entry(f"fresh {key[:8]}")) for key in keys])
+        got = [await cache.get(key) for key in keys]
+        stats = await cache.statistics()
+    await cache.aclose()
+    assert_untouched(victim, seen)
+    assert [g.text if g else None for g in got] == [f"fresh {key[:8]}" for key in keys]
+    assert (stats.entries, stats.foreign_rows) == (4, 4)
+
+
+async def test_planted_key_index_is_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store whose (key, raw) index is not unique would take duplicate rows: it is healed."""
+    await (await DiskCache.open(tmp_path / "cache")).aclose()
+    with sqlite3.connect(_cache_db(tmp_path)) as con:
+        con.execute("DROP INDEX Cache_key_raw")
+        con.execute("CREATE INDEX Cache_key_raw ON Cache(key)")
+    cache = await DiskCache.open(tmp_path / "cache")
+    await cache.set_many([("a" * 64, entry("after healing"))])
+    got = await cache.get("a" * 64)
+    await cache.aclose()
+    assert got is not None
+    assert got.text == "after healing"
+    assert len(quarantine_warnings(caplog)) == 1
 
 
 async def test_planted_settings_cannot_retarget_the_store(tmp_path: Path, victim: Path) -> None:
@@ -404,6 +442,24 @@ async def test_damage_found_after_opening_heals_once(
     assert len(quarantine_warnings(caplog)) == 1
 
 
+async def test_memory_damage_found_later_forgets_every_cached_recall(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recall that meets corruption heals the store, and cached recalls of the old file go."""
+    store = MemoryStore(_memory_db(tmp_path))
+    await store.record("big", "task", "Z" * 30_000)  # spills into overflow pages
+    await store.record("small", "task", "tiny")
+    await store.aclose()
+    _break_overflow_page(_memory_db(tmp_path), b"Z")
+    store = MemoryStore(_memory_db(tmp_path))
+    assert [i.output for i in await store.relevant("small", "task")] == ["tiny"]  # now cached
+    assert quarantine_warnings(caplog) == []  # the probe passed
+    assert await store.relevant("big", "task") == []  # hits the broken page: a fresh store
+    assert len(quarantine_warnings(caplog)) == 1
+    assert await store.relevant("small", "task") == []  # not answered from the old file's cache
+    await store.aclose()
+
+
 async def test_a_second_process_does_not_move_the_fresh_store_aside(tmp_path: Path) -> None:
     """Two openers see the same damage: only the first renames, the second joins the new file."""
     first = await DiskCache.open(tmp_path)
@@ -476,20 +532,28 @@ def test_a_line_glued_by_an_older_writer_still_yields_its_record(tmp_path: Path)
 
 
 @contextlib.contextmanager
-def no_free_descriptors() -> Iterator[None]:
-    """Lower ``RLIMIT_NOFILE`` and use up what is left, so the next open fails with EMFILE."""
+def no_free_descriptors() -> Iterator[Callable[[], None]]:
+    """Lower ``RLIMIT_NOFILE`` and use up what is left, so the next open fails with EMFILE.
+
+    Yields:
+        A function that frees the descriptors before the block ends (the shortage passes).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     in_use = len(os.listdir("/proc/self/fd"))
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, in_use + 16), hard))
     spare: list[int] = []
+
+    def release() -> None:
+        while spare:
+            os.close(spare.pop())
+
     try:
         with contextlib.suppress(OSError):
             while True:
                 spare.append(os.open(os.devnull, os.O_RDONLY))
-        yield
+        yield release
     finally:
-        for fd in spare:
-            os.close(fd)
+        release()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
@@ -514,6 +578,80 @@ def test_emfile_keeps_every_record_for_the_next_flush(
     rec.close()
     assert records(tmp_path)[0] == [f"r{n}" for n in range(8)]
     assert rec.pending == 0
+
+
+def metrics_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The metrics recorder's warnings logged so far."""
+    return [r.getMessage() for r in caplog.records if r.name == "claude_force_trio.metrics"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_close_retries_then_counts_the_unwritten_records_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() tries three writes; what is still unwritten is counted in a single warning."""
+    rec = MetricsRecorder(tmp_path)
+    for n in range(3):
+        rec(finished(f"r{n}"))
+    with no_free_descriptors(), touched() as seen:
+        rec.close()
+    assert [p for e, p in seen if e == "open" and p == str(rec.path)] == [str(rec.path)] * 3
+    (line,) = metrics_warnings(caplog)
+    assert f"3 records could not be written to {rec.path} after 3 attempts" in line
+    assert "Too many open files" in line
+    assert rec.pending == 3  # kept: a later flush may still land them
+    rec.close()
+    assert records(tmp_path)[0] == ["r0", "r1", "r2"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+async def test_aclose_waits_out_a_passing_descriptor_shortage(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aclose pauses 0.05 s, then 0.25 s, between tries: a shortage that ends loses nothing."""
+    rec = MetricsRecorder(tmp_path)
+    for n in range(3):
+        rec(finished(f"r{n}"))
+    tries: list[float] = []
+    real_append = MetricsFile.append
+    with no_free_descriptors() as release:
+
+        def append(self: MetricsFile, data: bytes) -> None:
+            tries.append(autojump_clock.current_time())
+            if len(tries) == 3:
+                release()  # the shortage passes just before the third try
+            real_append(self, data)
+
+        monkeypatch.setattr(MetricsFile, "append", append)
+        await rec.aclose()
+    assert tries == [0.0, 0.05, 0.3]
+    assert trio.current_time() == 0.3
+    assert records(tmp_path)[0] == ["r0", "r1", "r2"]
+    assert metrics_warnings(caplog) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+async def test_aclose_gives_up_after_three_tries_in_one_line(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lasting shortage: three tries over 0.3 s, then one line with what is lost and dropped."""
+    monkeypatch.setattr(_metrics, "MAX_BUFFERED", 3)
+    rec = MetricsRecorder(tmp_path)
+    for n in range(4):
+        rec(finished(f"r{n}"))
+    caplog.clear()  # the buffer's own "dropping the oldest" line
+    with no_free_descriptors():
+        await rec.aclose()
+    assert trio.current_time() == 0.3
+    (line,) = metrics_warnings(caplog)
+    assert f"3 records (and 1 dropped earlier) could not be written to {rec.path}" in line
+    assert "after 3 attempts (OSError: [Errno 24] Too many open files" in line
 
 
 def test_a_write_cut_short_keeps_the_rest_exactly_once(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Unit tests run in virtual time (``MockClock(autojump_threshold=0)``); the
 end-to-end tests use the real simulator over loopback and a real
-``MessagesClient``, with the response cache facade in front.
+``MessagesClient``, with the response cache layer in front.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ import trio.testing
 from claude_force_trio._api._client import MessagesClient
 from claude_force_trio._cache._disk import DiskCache
 from claude_force_trio._cache._entry import cache_key
+from claude_force_trio._cache._layer import CacheLayer
 from claude_force_trio._cache._policy import CachePolicy, ResponseCache
 from claude_force_trio._cache._singleflight import SHARED_NOTE, SingleFlight, copy_exception
+from claude_force_trio._call import Call
 from claude_force_trio._errors import ConfigError, InternalServerError
 from claude_force_trio._types import MessageResult
 from claude_force_trio.simulator import Fault, Simulator, open_simulator
 
 from .test_cache import body
+from .test_cache_layer import Recorder
 
 
 @pytest.fixture
@@ -189,7 +192,7 @@ def test_copy_exception_keeps_class_attributes_and_cause() -> None:
     assert SHARED_NOTE not in getattr(original, "__notes__", [])
 
 
-# -- end to end: the facade around a real client and the simulator -------------------------
+# -- end to end: the layer around a real client and the simulator -------------------------
 
 
 @pytest.fixture
@@ -206,19 +209,18 @@ async def client(sim: Simulator) -> AsyncIterator[MessagesClient]:
         yield c
 
 
-async def _fifty(
-    cache: ResponseCache, client: MessagesClient
-) -> list[tuple[MessageResult, bool] | BaseException]:
-    request = body()
+async def _fifty(layer: CacheLayer) -> list[tuple[MessageResult, bool] | BaseException]:
+    """Fifty identical calls at once: each answer, and whether it was served, or the error."""
     out: list[tuple[MessageResult, bool] | BaseException] = []
 
     async def one() -> None:
+        observer = Recorder()
         try:
-            out.append(
-                await cache.fetch_or_call(request, "reviewer", lambda: client.create(request))
-            )
+            message = await layer.send(Call(body(), agent="reviewer"), observer)
         except Exception as exc:
             out.append(exc)
+        else:
+            out.append((message, bool(observer.served_usd)))
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -232,14 +234,13 @@ async def test_fifty_identical_requests_make_one(
 ) -> None:
     """50 identical concurrent requests → exactly one in the simulator's request log."""
     disk = await DiskCache.open(tmp_path)
-    cache = ResponseCache(disk, CachePolicy())
-    results = await _fifty(cache, client)
+    results = await _fifty(CacheLayer(client, ResponseCache(disk, CachePolicy())))
     await disk.aclose()
     assert len(sim.requests) == 1
     pairs = [r for r in results if isinstance(r, tuple)]
     assert len(pairs) == 50
     assert len({m.text for m, _ in pairs}) == 1
-    assert [cached for _, cached in pairs].count(False) == 1
+    assert [served for _, served in pairs].count(False) == 1
 
 
 async def test_leader_failure_fails_all_caches_nothing(
@@ -247,16 +248,16 @@ async def test_leader_failure_fails_all_caches_nothing(
 ) -> None:
     """A failing call fails all 50 waiters, stores nothing, and a later call succeeds."""
     disk = await DiskCache.open(tmp_path)
-    cache = ResponseCache(disk, CachePolicy())
+    layer = CacheLayer(client, ResponseCache(disk, CachePolicy()))
     sim.script(Fault("500"))
-    results = await _fifty(cache, client)
+    results = await _fifty(layer)
     assert len(sim.requests) == 1
     assert all(isinstance(r, InternalServerError) for r in results)
     assert len({id(r) for r in results}) == 50
     assert await disk.get(cache_key(body())) is None
-    request = body()
-    message, cached = await cache.fetch_or_call(request, "reviewer", lambda: client.create(request))
+    observer = Recorder()
+    message = await layer.send(Call(body(), agent="reviewer"), observer)
     await disk.aclose()
-    assert not cached
+    assert observer.served_usd == []
     assert message.stop_reason == "end_turn"
     assert len(sim.requests) == 2

@@ -1,25 +1,29 @@
 """``DiskCache``: the response cache on one machine, shared by its processes, on diskcache.
 
-**Calling diskcache from trio** (measured here, a 2 KB entry in a cache with
-least-recently-used eviction, median of 2000 calls): ``get`` takes 42 µs called
-directly and 134 µs through ``trio.to_thread.run_sync``; ``set`` 38 µs direct
-and 118 µs threaded. The thread hop would triple the cost of a hit, so **reads
-run directly** on the trio thread. They are bounded: with LRU eviction a
-``get`` is a small write (it bumps the access time), so it may wait for another
-process's SQLite lock; the reading connection's busy timeout is
-:data:`READ_TIMEOUT_S` (50 ms), after which the read is retried in a worker
-thread. **Writes, removals and counter updates always go through
-``trio.to_thread``** under a ``CapacityLimiter``: they are off the hit path, and
-a writer can wait on locks for as long as another process holds one.
+**Calling diskcache from the event loop** (measured here, a 2 KB entry in a
+cache with least-recently-used eviction, median of 2000 calls): ``get`` takes
+42 µs called directly and 134 µs through a worker thread (``to_thread``);
+``set`` 38 µs direct and 118 µs threaded. The thread hop would triple the cost
+of a hit, so **reads run directly** on the event loop's thread. They are
+bounded: with LRU eviction a ``get`` is a small write (it bumps the access
+time), so it may wait for another process's SQLite lock; the reading
+connection's busy timeout is :data:`READ_TIMEOUT_S` (50 ms), after which the
+read is retried in a worker thread. **Writes, removals and counter updates
+always go through ``anyio.to_thread``** under a ``CapacityLimiter``: they are
+off the hit path, and a writer can wait on locks for as long as another
+process holds one. Entries are written in batches (``set_many``: one thread
+hop, one transaction), which is how the write-behind of :mod:`._writer` takes
+them off the steps' critical path.
 
 Layout under the directory: ``responses/`` (the entries: LRU eviction at
-``size_limit``, one entry per write, so the cap may be overshot by one entry
-while entries of very different sizes churn; diskcache ``expire`` = the TTL)
+``size_limit``, one entry culled per entry written, so the cap may be overshot
+by one entry while entries of very different sizes churn; diskcache ``expire``
+= the TTL)
 and ``stats/`` (the counters, never evicted). Values are JSON bytes; the
 ``Disk`` refuses pickled values outright, so a planted pickle in a shared
 directory is a corrupt entry, not code we run. Several processes may share the
-directory: SQLite (WAL) serialises them, every entry is written in one
-transaction, and each read checks the key stored inside the entry.
+directory: SQLite (WAL) serialises them, every batch of entries is written in
+one transaction, and each read checks the key stored inside the entry.
 
 **A shared directory is untrusted** (:mod:`._disk_store`): entries live inline
 in SQLite, so a row naming a side file is foreign — dropped without reading or
@@ -34,12 +38,13 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import diskcache
-import trio
 
 from .._errors import ConfigError
 from .._quarantine import is_damage, reason
@@ -58,10 +63,11 @@ __all__ = ["READ_TIMEOUT_S", "DiskCache", "default_cache_dir"]
 
 log = logging.getLogger("claude_force_trio.cache")
 
-#: SQLite busy timeout of the direct (event-loop) reads: the longest a hit can stall trio.
+#: SQLite busy timeout of the direct (event-loop) reads: the longest a hit can stall the loop.
 READ_TIMEOUT_S = 0.05
 #: Busy timeout of writes, made in worker threads.
 WRITE_TIMEOUT_S = 30.0
+#: What a read returns for a key with no (live) row: a row without a value reads as None.
 _NOT_READ = object()
 #: What opening may still raise after one damaged file was moved aside.
 _UNUSABLE = (
@@ -149,7 +155,7 @@ class DiskCache(ThreadedStore):
             directory: as for the constructor.
             **kwargs: the constructor's keyword arguments.
         """
-        return await trio.to_thread.run_sync(functools.partial(cls, directory, **kwargs))
+        return await anyio.to_thread.run_sync(functools.partial(cls, directory, **kwargs))
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r})"
@@ -165,14 +171,20 @@ class DiskCache(ThreadedStore):
         store = self._responses
         generation = store.generation
         try:
+            reader = store["reader"]
+            # A miss asks no lock: with LRU eviction diskcache's get takes the write
+            # lock even to miss, so it would wait for a batch being written.
+            if key not in reader:
+                return None
             try:
-                data = store["reader"].get(key)  # direct: tens of µs, bounded by READ_TIMEOUT_S
+                data = reader.get(key, default=_NOT_READ)  # direct: bounded by READ_TIMEOUT_S
             except diskcache.Timeout:
                 read = functools.partial(self._read_sync, key)
                 data = await self._in_thread(store.run, read)
-            if data is None:
-                if key in store["reader"]:  # a row without a value
-                    await self._discard(key, "no value")
+            if data is _NOT_READ:
+                return None
+            if data is None:  # a row without a value
+                await self._discard(key, "no value")
                 return None
             entry = CachedResponse.from_json(data, key)
         except ForeignRow:  # counted and logged once when the row is dropped
@@ -191,7 +203,7 @@ class DiskCache(ThreadedStore):
         return entry
 
     def _read_sync(self, key: str) -> Any:
-        return self._writer.get(key, retry=True)
+        return self._writer.get(key, default=_NOT_READ, retry=True)
 
     async def _recover(self, store: DiskStore, exc: BaseException, generation: int) -> None:
         try:
@@ -239,32 +251,18 @@ class DiskCache(ThreadedStore):
             self._tally.add("foreign_rows", foreign)
         return super()._take_deltas()
 
-    async def set(self, key: str, entry: CachedResponse) -> None:
-        """Store ``entry`` (one transaction, in a worker thread) and flush the counters."""
-        data = entry.to_json(key)
-        deltas = self._take_deltas()
-        try:
-            await self._in_thread(self._store_sync, key, data, deltas)
-        except Exception as exc:  # a cache that cannot write is a cache that misses
-            self._tally.give_back(deltas)
-            log.warning("cache: could not store entry %s…: %s", key[:12], exc)
-
-    def _store_sync(self, key: str, data: bytes, deltas: dict[str, int]) -> None:
-        gone, evicted = self._responses.run(functools.partial(self._write_entry, key, data))
+    def _write_sync(self, items: Sequence[tuple[str, bytes]], deltas: Mapping[str, int]) -> None:
+        gone, evicted = self._responses.run(functools.partial(self._write_entries, items))
         deltas = dict(deltas)
         deltas["expired"] = deltas.get("expired", 0) + gone
-        deltas["evictions"] = deltas.get("evictions", 0) + max(0, evicted)
+        deltas["evictions"] = deltas.get("evictions", 0) + evicted
         self._persist_counts(deltas)
 
-    def _write_entry(self, key: str, data: bytes) -> tuple[int, int]:
+    def _write_entries(self, items: Sequence[tuple[str, bytes]]) -> tuple[int, int]:
         cache = self._writer
         with cache.transact(retry=True):
             gone = cache.expire(retry=True)
-            before, existed = len(cache), key in cache
-            cache.set(key, data, expire=self.ttl_s, retry=True)
-            # set() culls least-recently-used entries past size_limit in the same
-            # transaction, so the count difference is exactly what it evicted.
-            evicted = before + (0 if existed else 1) - len(cache)
+            evicted = cache.set_many(items, expire=self.ttl_s, retry=True)
         return int(gone), evicted
 
     def _persist_counts(self, deltas: Mapping[str, int]) -> None:
@@ -335,8 +333,8 @@ class DiskCache(ThreadedStore):
     async def aclose(self) -> None:
         """Flush the counters and close the SQLite connections.
 
-        diskcache keeps one connection per thread: the reader's lives on the trio
-        thread and is closed here; a worker thread's closes when that thread ends.
+        diskcache keeps one connection per thread: the reader's lives on the event
+        loop's thread and is closed here; a worker thread's closes when that thread ends.
         """
         await self.flush()
         self._responses["reader"].close()

@@ -29,7 +29,8 @@ import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +61,19 @@ log = logging.getLogger("claude_force_trio.cache")
 T = TypeVar("T")
 
 _KNOWN_SETTINGS = frozenset(diskcache.DEFAULT_SETTINGS) | frozenset(METADATA)
+#: Entries as diskcache's ``set`` writes an inline value (``mode`` raw, no side
+#: file, ``size`` 0), a ``{rows}`` of :data:`_ROW` each; a row already under the
+#: key is updated in place, as ``set`` does, so diskcache's triggers keep its
+#: ``count`` and ``size`` right.
+_UPSERT = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+    " tag, size, mode, filename, value) VALUES {rows}"
+    " ON CONFLICT(key, raw) DO UPDATE SET store_time = excluded.store_time,"
+    " expire_time = excluded.expire_time, access_time = excluded.access_time,"
+    " access_count = 0, tag = NULL, size = 0, mode = excluded.mode, filename = NULL,"
+    " value = excluded.value"
+)
+_ROW = f"(?, 1, ?, ?, ?, 0, NULL, 0, {MODE_RAW}, NULL, ?)"
 #: Every column diskcache reads; selecting them checks the schema is the one it wrote.
 _COLUMNS = (
     "rowid, key, raw, store_time, expire_time, access_time, access_count,"
@@ -180,6 +194,42 @@ class GuardedCache(diskcache.Cache):  # type: ignore[misc]
                 self.disk.remove(filename)  # counted as foreign, the file untouched
         return removed + len(left)
 
+    def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, expire: float | None, retry: bool = False
+    ) -> int:
+        """Store every ``(key, value)`` inline, in one transaction; return how many rows it culled.
+
+        What diskcache's ``set`` does per item — upsert the row, report a side
+        file the old row named (as foreign: never read or deleted), cull up to
+        one expired or least-recently-used row once over the size limit — done
+        once for the whole batch, in one statement and one cull of up to
+        ``len(items)`` rows: diskcache's per-item Python is most of a write's
+        cost, and it holds the GIL the event loop needs. Call it with at most
+        a few hundred items (the statement has five parameters per item).
+
+        Args:
+            items: distinct keys and their JSON bytes.
+            expire: seconds until the rows expire (``None``: never).
+            retry: retry when the database is busy (as diskcache's ``retry``).
+        """
+        now = time.time()
+        expire_time = None if expire is None else now + expire
+        keys = [key for key, _ in items]
+        values: list[Any] = []
+        for key, value in items:
+            values += (key, now, expire_time, now, sqlite3.Binary(value))
+        # One statement for the whole batch, not one per row: each statement
+        # gives the GIL away and must win it back from a busy event loop.
+        upsert = _UPSERT.format(rows=",".join([_ROW] * len(items)))
+        named = f"SELECT filename FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(keys))})"
+        with self._transact(retry) as (sql, cleanup):
+            for (filename,) in sql(named, keys).fetchall():
+                cleanup(filename)  # reported after the commit, as set() does
+            sql(upsert, values)
+            written = len(self)
+            self._cull(now, sql, cleanup, limit=len(items))
+            return int(written - len(self))
+
     def reset(self, key: str, value: Any = ENOVAL, update: bool = True) -> Any:
         if key not in _KNOWN_SETTINGS:
             return None  # a planted setting: never an attribute of ours, never a PRAGMA
@@ -193,6 +243,12 @@ def _probe(cache: GuardedCache) -> None:
     sql = cache._sql  # diskcache has no public "run this query"
     sql(f"SELECT {_COLUMNS} FROM Cache LIMIT 0").fetchall()
     sql("SELECT COUNT(*) FROM Cache").fetchall()
+    # The batch upsert needs the unique (key, raw) index diskcache creates, not a
+    # planted index of that name (``IF NOT EXISTS`` keeps whatever is there).
+    indexes = {row[1]: row[2] for row in sql("PRAGMA index_list(Cache)").fetchall()}
+    columns = [row[2] for row in sql("PRAGMA index_info(Cache_key_raw)").fetchall()]
+    if indexes.get("Cache_key_raw") != 1 or columns != ["key", "raw"]:
+        raise Damaged("the (key, raw) index is not diskcache's")
     count, size = len(cache), cache.volume()
     if type(count) is not int or type(size) is not int or size < 0:
         raise ValueError("the store's size counters are not numbers")

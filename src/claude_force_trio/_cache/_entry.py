@@ -13,10 +13,10 @@ to run code in us), validated on read; anything unreadable — garbage bytes, a
 truncated or missing value file, a wrong key inside, a wrong type — is a miss
 and is removed, never an exception. The cache must not be able to break a run.
 
-**Backends** implement :class:`CacheBackend`: ``DiskCache`` (``_disk_cache``,
-one machine, several processes) and ``RedisCache`` (``_redis_cache``, several
+**Backends** implement :class:`CacheBackend`: ``DiskCache`` (``_disk``,
+one machine, several processes) and ``RedisCache`` (``_redis``, several
 machines). Both check the TTL against an injectable wall clock (default
-``time.time``), not ``trio.current_time()``: entries are shared between
+``time.time``), not the event loop's clock: entries are shared between
 processes and runs, and only wall time means the same thing in all of them.
 """
 
@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,11 +54,18 @@ _NOT_IN_KEY = frozenset({"stream", "metadata"})
 Clock = Callable[[], float]
 
 
+#: Types :func:`_strip` returns as they are without asking further (the common leaves).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _strip(value: Any) -> Any:
     """``value`` without any ``cache_control`` key, at any depth."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _LEAVES:  # exact type checks first: the ABC check below costs ~10× more
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {k: _strip(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list | tuple):
+    if kind is list or isinstance(value, list | tuple):
         return [_strip(v) for v in value]
     return value
 
@@ -269,12 +276,18 @@ def nano_usd(usd: float) -> int:
 class CacheBackend(Protocol):
     """Where cached responses live: ``DiskCache`` or ``RedisCache``.
 
-    ``get`` and ``set`` never raise for a broken entry or store: a cache that
-    fails is a cache that misses. ``record`` is synchronous and only counts in
-    memory; the counts reach the store on the next ``set``, ``flush`` or ``aclose``.
+    ``get``, ``set`` and ``set_many`` never raise for a broken entry or store: a
+    cache that fails is a cache that misses. ``record`` is synchronous and only
+    counts in memory; the counts reach the store on the next write, ``flush`` or
+    ``aclose``.
+
+    Attributes:
+        name: ``"disk"`` or ``"redis"``.
+        ttl_s: entries older than this are misses (``None``: never).
     """
 
     name: str
+    ttl_s: float | None
 
     async def get(self, key: str) -> CachedResponse | None:
         """The live entry for ``key``, or ``None`` (missing, expired or corrupt — then removed)."""
@@ -282,6 +295,10 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, entry: CachedResponse) -> None:
         """Store ``entry`` under ``key`` atomically, with the backend's TTL."""
+        ...
+
+    async def set_many(self, entries: Sequence[tuple[str, CachedResponse]]) -> None:
+        """Store every ``(key, entry)`` in one round trip and one transaction."""
         ...
 
     def record(self, *, hit: bool, saved_usd: float = 0.0) -> None:

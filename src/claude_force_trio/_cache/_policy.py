@@ -1,16 +1,16 @@
-"""When to use the response cache, and ``ResponseCache``: the one call the engine makes.
+"""When to use the response cache, and ``ResponseCache``: what the cache layer works with.
 
-The engine should not have to know about keys, backends, TTLs or single-flight:
-it hands :meth:`ResponseCache.fetch_or_call` the request body, the agent and a
-zero-argument coroutine that makes the real call, and gets back the message and
-whether it was served without an API call. Everything else lives here:
+The call stack's :class:`~._layer.CacheLayer` does the work (key →
+single-flight → lookup → the next layer → store); this module holds what it
+decides with and what it counts:
 
 * **policy** (:class:`CachePolicy`): ``cache.enabled``, ``features.cache_enabled``,
   per-agent ``"cache": false``, ``cache.exclude_agents`` and ``--no-cache`` all
   mean *neither read nor write* for that request;
-* **lookup → single-flight → call → store**: only complete answers are stored
-  (``end_turn``, ``stop_sequence``; ``max_tokens`` only when asked), because a
-  truncated or tool-calling answer replayed forever is worse than a new call;
+* **what is stored**: only complete answers (``end_turn``, ``stop_sequence``;
+  ``max_tokens`` only when asked), because a truncated or tool-calling answer
+  replayed forever is worse than a new call; stores are write-behind
+  (:mod:`._writer`) when the cache was opened with :func:`open_response_cache`;
 * **accounting**: a served answer (a hit, or a follower of a shared flight)
   comes back with zero usage — it cost nothing — and what it *would* have cost
   (``cost_usd`` of the stored usage) is added to the cache's saved-USD counter.
@@ -23,20 +23,20 @@ answer the same question: what is worth keeping.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import trio
+import anyio
 
 from .._config import CacheConfig, Config
 from .._errors import ConfigError
 from .._pricing import cost_usd, resolve_model
 from .._types import MessageResult
-from ._entry import CacheBackend, CachedResponse, Clock, cache_key, default_clock
+from ._entry import CacheBackend, CachedResponse, Clock, default_clock
 from ._singleflight import SingleFlight
+from ._writer import WriteBehind, open_write_behind
 
 __all__ = [
     "STORABLE_STOP_REASONS",
@@ -91,7 +91,7 @@ class CachePolicy:
 
 
 class ResponseCache:
-    """Lookup, single-flight and store around one API call. See the module docstring.
+    """A store, its policy and its counters: what :class:`~._layer.CacheLayer` works with.
 
     Args:
         backend: where entries live; ``None`` turns the cache off.
@@ -99,6 +99,9 @@ class ResponseCache:
         clock: wall-clock seconds stamped on new entries (the backend's TTL clock).
 
     Attributes:
+        flights: identical requests in flight, shared (see :mod:`._singleflight`).
+        writer: the write-behind, while :func:`open_response_cache` runs it;
+            without one, each answer is written before the step goes on.
         hits: requests served without an API call in this session (followers included).
         misses: requests that went to the API through this cache.
         saved_usd: what the served requests would have cost.
@@ -114,100 +117,75 @@ class ResponseCache:
         self.backend = backend
         self.policy = policy or CachePolicy()
         self._clock = clock
-        self._flights: SingleFlight[str, tuple[MessageResult, bool]] = SingleFlight()
+        self.flights: SingleFlight[str, tuple[MessageResult, bool]] = SingleFlight()
+        self.writer: WriteBehind | None = None
         self.hits = 0
         self.misses = 0
         self.saved_usd = 0.0
 
-    async def fetch_or_call(
-        self,
-        body: Mapping[str, Any],
-        agent: str | None,
-        call: Callable[[], Awaitable[MessageResult]],
-        *,
-        on_text: Callable[[str], object] | None = None,
-        on_served: Callable[[float], object] | None = None,
-    ) -> tuple[MessageResult, bool]:
-        """Answer ``body`` from the cache, from an identical call in flight, or with ``call()``.
+    def applies_to(self, agent: str | None) -> bool:
+        """Whether a request of ``agent`` is read from and written to this cache."""
+        return self.backend is not None and self.policy.uses_cache(agent)
+
+    async def lookup(self, key: str) -> CachedResponse | None:
+        """The answer kept for ``key``: handed to the writer in this process, else stored.
+
+        A miss is counted here; a hit is counted by :meth:`count_served`, which every
+        request answered without an API call goes through (followers too).
+        """
+        assert self.backend is not None
+        writer = self.writer
+        entry = writer.pending(key) if writer is not None else None
+        if entry is None:
+            entry = await self.backend.get(key)
+        if entry is None:
+            self.misses += 1
+            self.backend.record(hit=False)
+        return entry
+
+    async def store(self, key: str, message: MessageResult) -> None:
+        """Keep ``message`` under ``key`` if it is a complete answer.
+
+        With the writer running this only hands the entry over; without it
+        the write is shielded: the answer is paid for, and a cancellation
+        arriving now must not throw it away.
+        """
+        assert self.backend is not None
+        if not self.policy.storable(message):
+            return
+        entry = CachedResponse.from_message(message, self._clock())
+        writer = self.writer
+        if writer is not None and writer.running:
+            await writer.put(key, entry)
+            return
+        with anyio.CancelScope(shield=True):
+            await self.backend.set(key, entry)
+
+    def count_served(self, message: MessageResult, start: float) -> tuple[MessageResult, float]:
+        """Count a request answered without an API call.
 
         Args:
-            body: the request body (the key ignores ``stream``, ``metadata``, ``cache_control``).
-            agent: the agent sending it, for the per-agent policy.
-            call: makes the real request (with its retries, breaker…) when needed.
-            on_text: for a served answer, called once with the whole text, so a
-                streaming display still shows it; ``call`` streams on its own.
-            on_served: for a served answer, called with the USD it saved.
+            message: the stored answer, or the one an identical request paid for.
+            start: when the request reached the cache (``anyio.current_time()``).
 
         Returns:
-            ``(message, cached)``. ``cached`` is True when no API call was made for
-            this request; its message then has zero usage.
-
-        Raises:
-            Exception: whatever ``call`` raised (also in requests that shared it).
+            The answer with zero usage (it cost nothing) and its elapsed time,
+            and the USD it saved.
         """
-        backend = self.backend
-        if backend is None or not self.policy.uses_cache(agent):
-            return await call(), False
-        key = cache_key(body)
-        start = trio.current_time()
-        (message, stored), shared = await self._flights.do(
-            key, lambda: self._lookup_or_call(key, call)
-        )
-        if shared or stored:
-            return self._served(backend, message, start, on_text, on_served), True
-        return message, False
-
-    async def _lookup_or_call(
-        self, key: str, call: Callable[[], Awaitable[MessageResult]]
-    ) -> tuple[MessageResult, bool]:
-        """As the one request in flight for ``key``: the stored answer, else call and store.
-
-        The lookup happens inside the flight, not before it, so a request can never
-        miss just before an identical call stores its answer and then pay for the
-        same answer again; and concurrent identical lookups share one read.
-
-        Returns:
-            ``(message, True)`` for a stored answer, ``(message, False)`` for a live one.
-        """
-        backend = self.backend
-        assert backend is not None
-        entry = await backend.get(key)
-        if entry is not None:
-            return entry.to_message(), True
-        self.misses += 1
-        backend.record(hit=False)
-        message = await call()
-        if self.policy.storable(message):
-            # Shielded: the answer is paid for; a cancellation arriving now must
-            # not throw it away (the write is a short thread hop either way).
-            with trio.CancelScope(shield=True):
-                await backend.set(key, CachedResponse.from_message(message, self._clock()))
-        return message, False
-
-    def _served(
-        self,
-        backend: CacheBackend,
-        message: MessageResult,
-        start: float,
-        on_text: Callable[[str], object] | None,
-        on_served: Callable[[float], object] | None = None,
-    ) -> MessageResult:
+        assert self.backend is not None
         saved = cost_usd(message.usage, message.model) or 0.0
         self.hits += 1
         self.saved_usd += saved
-        backend.record(hit=True, saved_usd=saved)
-        if on_served is not None:
-            on_served(saved)
-        if on_text is not None and message.text:
-            on_text(message.text)
-        return MessageResult(
+        self.backend.record(hit=True, saved_usd=saved)
+        served = MessageResult(
             id=message.id,
             model=message.model,
             text=message.text,
             stop_reason=message.stop_reason,
             stop_sequence=message.stop_sequence,
-            elapsed_s=trio.current_time() - start,
+            elapsed_s=anyio.current_time() - start,
         )
+        return served, saved
 
     async def aclose(self) -> None:
         """Flush the counters and close the backend."""
@@ -252,8 +230,11 @@ async def open_response_cache(
     directory: Path | None = None,
     clock: Clock = default_clock,
 ) -> AsyncIterator[ResponseCache]:
-    """A :class:`ResponseCache` for ``config``, its backend closed (counters flushed) on exit.
+    """A :class:`ResponseCache` for ``config``, with its writer running; closed on exit.
 
+    Stores are write-behind (:mod:`._writer`): the writer task runs in its own
+    task group for as long as the context; on exit everything pending is
+    written (shielded, bounded) and the backend closed (counters flushed).
     When the policy turns the cache off, no store is opened at all.
 
     Args:
@@ -268,11 +249,16 @@ async def open_response_cache(
     if policy.enabled:
         backend = await open_backend(config.cache, directory=directory, clock=clock)
     cache = ResponseCache(backend, policy, clock=clock)
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(_shielded_close, cache)
+        if backend is not None:
+            cache.writer = await stack.enter_async_context(open_write_behind(backend, clock=clock))
         yield cache
-    finally:
-        with trio.CancelScope(shield=True):
-            await cache.aclose()
+
+
+async def _shielded_close(cache: ResponseCache) -> None:
+    with anyio.CancelScope(shield=True):
+        await cache.aclose()
 
 
 # -- prompt caching (the API's) ------------------------------------------------------

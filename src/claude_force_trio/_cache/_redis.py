@@ -4,9 +4,10 @@ Same contract as ``DiskCache`` (:class:`~._cache.CacheBackend`): JSON values
 validated on read, a corrupt or expired value is a miss and is deleted, counts
 are kept in memory and flushed with the next write. Differences, and why:
 
-* redis-py is blocking, so every command runs through ``trio.to_thread`` under
+* redis-py is blocking, so every command runs through ``anyio.to_thread`` under
   a ``CapacityLimiter`` (the connection pool is thread-safe). A hit therefore
-  costs a thread hop plus a network round trip (~0.2 ms on loopback).
+  costs a thread hop plus a network round trip (~0.2 ms on loopback). A batch
+  of entries (``set_many``) is one pipeline: one hop, one round trip.
 * TTL is Redis expiry (``SET … EX``), plus the same check against our clock on
   read, so entries written by a machine with a skewed clock still age out and
   tests can run in virtual time.
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import trio
+import anyio
+import anyio.to_thread
 
 from .._errors import ConfigError
 from ._entry import COUNTERS, CachedResponse, CacheStats, Clock, default_clock, expired
@@ -35,8 +37,6 @@ from ._threaded import ThreadedStore
 __all__ = ["RedisCache"]
 
 log = logging.getLogger("claude_force_trio.cache")
-
-T = TypeVar("T")
 
 _INSTALL = "the redis cache backend needs redis-py: pip install 'claude-force-trio[redis]'"
 
@@ -86,7 +86,7 @@ class RedisCache(ThreadedStore):
             raise ConfigError("cache.backend", _INSTALL) from None
         client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
         try:
-            await trio.to_thread.run_sync(client.ping)
+            await anyio.to_thread.run_sync(client.ping)
         except redis.RedisError as exc:
             client.close()
             raise ConfigError("cache.redis_url", f"no Redis server answers: {exc}") from exc
@@ -138,29 +138,17 @@ class RedisCache(ThreadedStore):
 
         self._redis.transaction(remove, name)
 
-    async def set(self, key: str, entry: CachedResponse) -> None:
-        """Store ``entry`` (TTL as Redis expiry) and flush the counters, in one round trip."""
-        data = entry.to_json(key)
-        deltas = self._tally.take()
+    def _write_sync(self, items: Sequence[tuple[str, bytes]], deltas: Mapping[str, int]) -> None:
         ttl = max(1, round(self.ttl_s)) if self.ttl_s is not None else None
-        try:
-            await self._in_thread(self._write_sync, self._key(key), data, ttl, deltas)
-        except Exception as exc:
-            self._tally.give_back(deltas)
-            log.warning("cache: could not store entry %s…: %s", key[:12], exc)
-
-    def _write_sync(
-        self, name: str | None, data: bytes, ttl: int | None, deltas: Mapping[str, int]
-    ) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        if name is not None:
-            pipe.set(name, data, ex=ttl)
+        for key, data in items:
+            pipe.set(self._key(key), data, ex=ttl)
         for counter, amount in deltas.items():
             pipe.hincrby(self._stats_key, counter, amount)
         pipe.execute()
 
     def _persist_counts(self, deltas: Mapping[str, int]) -> None:
-        self._write_sync(None, b"", None, deltas)
+        self._write_sync((), deltas)
 
     async def statistics(self) -> CacheStats:
         """Flush, then count entries and bytes (SCAN over our prefix) and read the counters."""

@@ -2,7 +2,7 @@
 
 Fifty steps that send the same request at once should make one API call, not
 fifty: the first caller of a key (the *leader*) runs the call; callers that
-arrive while it runs (*followers*) wait on a ``trio.Event`` and get its result.
+arrive while it runs (*followers*) wait on an ``anyio.Event`` and get its result.
 
 Outcomes, and why:
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-import trio
+import anyio
 
 __all__ = ["SingleFlight", "copy_exception"]
 
@@ -67,15 +67,34 @@ def copy_exception(exc: E) -> E:
 
 
 class _Flight(Generic[V]):
-    """One running call: its outcome, filled in before ``done`` is set."""
+    """One running call: its outcome, filled in before it is marked done.
 
-    __slots__ = ("done", "error", "succeeded", "value")
+    The event is made by the first follower, not by the leader: most calls
+    have no identical twin in flight, and an event costs a few µs to make.
+    """
+
+    __slots__ = ("_done", "error", "finished", "succeeded", "value")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self._done: anyio.Event | None = None
+        self.finished = False
         self.succeeded = False
         self.value: V | None = None
         self.error: Exception | None = None
+
+    async def wait(self) -> None:
+        """Wait until the leader is done (at once if it already is)."""
+        if self.finished:
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def finish(self) -> None:
+        """Mark the outcome final and wake every follower."""
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 class SingleFlight(Generic[K, V]):
@@ -105,7 +124,7 @@ class SingleFlight(Generic[K, V]):
             flight = self._flights.get(key)
             if flight is None:
                 return await self._lead(key, fn), False
-            await flight.done.wait()
+            await flight.wait()
             if flight.succeeded:
                 return flight.value, True  # type: ignore[return-value]
             if flight.error is not None:
@@ -126,4 +145,4 @@ class SingleFlight(Generic[K, V]):
         finally:
             # Unkeyed before waking anyone, so a retry after a failure starts a new flight.
             del self._flights[key]
-            flight.done.set()
+            flight.finish()

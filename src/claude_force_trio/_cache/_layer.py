@@ -1,0 +1,88 @@
+"""``CacheLayer``: the response cache as a stage of the call stack.
+
+It wraps the next layer (resilience, then the HTTP client) and answers a call
+in one of three ways:
+
+1. **bypassed** — the cache is off, or its policy leaves ``call.agent`` out:
+   the call goes straight to the next layer, nothing is read or written;
+2. **served** — an answer stored for the call's key (written by this process
+   moments ago and still pending, or in the store), or the answer of an
+   identical call already in flight (single-flight): no API call is made, the
+   observer hears ``served(saved_usd)`` once, and the answer comes back with
+   zero usage;
+3. **live** — the next layer answers, and a complete answer is stored
+   (write-behind: the step does not wait for the store, see :mod:`._writer`).
+
+The lookup happens inside the flight, not before it, so a request can never
+miss just before an identical call stores its answer and then pay for the
+same answer again; and concurrent identical lookups share one read.
+
+It never calls ``observer.text``: a live answer streams through the next
+layer as it arrives, and the step delivers a served answer's text itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._entry import cache_key
+
+if TYPE_CHECKING:
+    from .._call import Call, CallObserver, Layer
+    from .._types import MessageResult
+    from ._policy import ResponseCache
+
+__all__ = ["CacheLayer"]
+
+
+class CacheLayer:
+    """Answers calls from the response cache when it can, else through ``inner``.
+
+    Args:
+        inner: the next layer down (it makes the API call).
+        cache: the store, policy, counters and flights to use.
+    """
+
+    __slots__ = ("cache", "inner")
+
+    def __init__(self, inner: Layer, cache: ResponseCache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+        """The answer to ``call``: bypassed, served or live (see the module docstring).
+
+        Raises:
+            CFTError: whatever ``inner`` raised (a copy of it, in identical calls
+                that shared the flight).
+        """
+        cache = self.cache
+        if not cache.applies_to(call.agent):
+            return await self.inner.send(call, observer)
+        key = cache_key(call.body)
+        start = anyio.current_time()
+        (message, stored), shared = await cache.flights.do(
+            key, lambda: self._lookup_or_send(key, call, observer)
+        )
+        if not (shared or stored):
+            return message
+        served, saved = cache.count_served(message, start)
+        observer.served(saved)
+        return served
+
+    async def _lookup_or_send(
+        self, key: str, call: Call, observer: CallObserver
+    ) -> tuple[MessageResult, bool]:
+        """As the one call in flight for ``key``: the kept answer, else ask ``inner`` and keep it.
+
+        Returns:
+            ``(message, True)`` for a kept answer, ``(message, False)`` for a live one.
+        """
+        entry = await self.cache.lookup(key)
+        if entry is not None:
+            return entry.to_message(), True
+        message = await self.inner.send(call, observer)
+        await self.cache.store(key, message)
+        return message, False
