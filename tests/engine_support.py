@@ -1,8 +1,9 @@
 """Helpers for engine tests: in-memory configs and a fake Messages API with per-step latency.
 
-The fake API is an ``httpx.MockTransport`` whose handler sleeps on trio's clock,
-so with ``MockClock(autojump_threshold=0)`` a whole workflow runs in virtual
-time and makespans can be asserted exactly.
+The fake API is an ``httpx.MockTransport`` whose handler sleeps on the event
+loop's clock (anyio), so with trio's ``MockClock(autojump_threshold=0)`` a whole
+workflow runs in virtual time and makespans can be asserted exactly, and the
+same fake serves tests that run on asyncio too.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
-import trio
 
 from claude_force_trio._config import (
     AgentConfig,
@@ -143,17 +144,17 @@ class FakeAPI:
             step_id = own_markers[0] if own_markers else step_id
         self.calls.append(step_id)
         self.bodies[step_id] = body
-        self.starts[step_id] = trio.current_time()
+        self.starts[step_id] = anyio.current_time()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            await trio.sleep(self.latency.get(step_id, self.default_latency))
-        except trio.Cancelled:
+            await anyio.sleep(self.latency.get(step_id, self.default_latency))
+        except anyio.get_cancelled_exc_class():
             self.cancelled.append(step_id)
             raise
         finally:
             self.in_flight -= 1
-        self.ends[step_id] = trio.current_time()
+        self.ends[step_id] = anyio.current_time()
         self.finished.append(step_id)
         status = self.fail.get(step_id)
         if status is not None:

@@ -7,13 +7,23 @@ import pytest
 import claude_force_trio as cft
 from claude_force_trio._backend import API_URL, SIMULATOR_NOTICE, Backend, resolve_backend
 from claude_force_trio._config import ApiConfig
+from claude_force_trio._errors import ConfigError
 
 
-def test_no_key_means_simulator_with_notice() -> None:
-    """With nothing set, the embedded simulator is used and the user is told."""
-    backend = resolve_backend(env={})
+def test_no_key_means_simulator_with_notice_for_the_cli() -> None:
+    """With nothing set, the CLI's rule uses the embedded simulator and tells the user."""
+    backend = resolve_backend(env={}, default_to_simulator=True)
     assert backend.kind == "simulator"
     assert backend.notice == SIMULATOR_NOTICE
+
+
+def test_no_key_is_an_error_for_the_library() -> None:
+    """With nothing set, the library names the three ways out instead of faking answers."""
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY") as info:
+        resolve_backend(env={})
+    assert info.value.path == "backend"
+    for way in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", 'backend="simulator"'):
+        assert way in info.value.message
 
 
 def test_simulate_flag_wins_over_everything() -> None:

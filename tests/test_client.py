@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from claude_force_trio._api import _client as _client
+from claude_force_trio._api import _wire as _wire
 from claude_force_trio._api._client import MessagesClient
 from claude_force_trio._errors import (
     APIConnectionError,
@@ -68,7 +69,7 @@ RESPONSE_HEADERS = {
     "set-cookie": "a=b",
 }
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
 def make_client(handler: Handler, **kwargs: Any) -> MessagesClient:
@@ -275,8 +276,8 @@ async def test_headers_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(**_: Any) -> httpx.Headers:
         raise AssertionError("headers rebuilt per call")
 
-    monkeypatch.setattr(_client, "_build_headers", forbidden)
-    monkeypatch.setattr(_client, "_package_version", forbidden)
+    monkeypatch.setattr(_client, "build_headers", forbidden)
+    monkeypatch.setattr(_wire, "_package_version", forbidden)
     async with client:
         await client.create(BODY)
         await client.create(BODY)

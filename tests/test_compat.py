@@ -21,7 +21,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sync_execute_agent_from_plain_python() -> None:
     """execute_agent runs its own trio loop and returns Claude Force's AgentResult."""
-    orchestrator = AgentOrchestrator(config_path=EXAMPLES)
+    orchestrator = AgentOrchestrator(config_path=EXAMPLES, simulate=True)
     result = orchestrator.execute_agent("linter", "Review utils.py")
     assert isinstance(result, AgentResult)
     assert result.success
@@ -38,7 +38,7 @@ def test_sync_execute_agent_from_plain_python() -> None:
 
 def test_sync_execute_workflow_legacy_list() -> None:
     """A legacy list workflow runs as a chain and returns one result per agent, in order."""
-    orchestrator = AgentOrchestrator(config_path=EXAMPLES, anthropic_api_key=None)
+    orchestrator = AgentOrchestrator(config_path=EXAMPLES, anthropic_api_key=None, simulate=True)
     results = orchestrator.run_workflow("bug-fix", "Users get a 500 on /api/users")
     assert [r.agent_name for r in results] == orchestrator.list_workflows()["bug-fix"]
     assert all(r.success for r in results)

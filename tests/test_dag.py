@@ -35,7 +35,7 @@ def workflow(spec: Spec, name: str = "x", *, paths: bool = True) -> WorkflowConf
     return WorkflowConfig(name=name, steps=steps, path=f"workflows.{name}" if paths else "")
 
 
-def graph(spec: Spec) -> Graph:
+def graph(spec: Spec) -> Graph[StepConfig]:
     """Build the graph of ``[(id, deps), ...]``."""
     return build_graph(workflow(spec))
 

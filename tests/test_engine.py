@@ -272,9 +272,11 @@ async def test_events_in_order(autojump_clock: trio.testing.MockClock) -> None:
         ("WorkflowStarted", None),
         ("StepQueued", "a"),
         ("StepStarted", "a"),
+        ("CallFinished", "a"),
         ("StepSucceeded", "a"),
         ("StepQueued", "b"),
         ("StepStarted", "b"),
+        ("CallFinished", "b"),
         ("StepSucceeded", "b"),
         ("WorkflowFinished", None),
     ]

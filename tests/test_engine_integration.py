@@ -6,15 +6,15 @@ from pathlib import Path
 
 from claude_force_trio import Backend, StepQueued, load_config, open_engine
 from claude_force_trio._events import Event
-from claude_force_trio.simulator import SimulatorConfig, open_simulator
+from claude_force_trio.simulator import RequestRecord, Simulator, SimulatorConfig, open_simulator
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / ".claude" / "claude.json"
 INSTANT = SimulatorConfig(ttft_ms=0, tokens_per_s=0)
 
 
-def messages(sim: object) -> list[object]:
+def messages(sim: Simulator) -> list[RequestRecord]:
     """The /v1/messages requests in the simulator's log."""
-    return [r for r in sim.requests if r.path == "/v1/messages"]  # type: ignore[attr-defined]
+    return [r for r in sim.requests if r.path == "/v1/messages"]
 
 
 async def test_second_run_is_served_from_the_cache() -> None:
@@ -73,7 +73,7 @@ async def test_memory_feeds_past_experience_into_the_user_message() -> None:
         async with open_engine(config, backend=backend, memory=True, cache=False) as engine:
             first = await engine.run_agent("linter", "Review app.py")
             await engine.run_agent("linter", "Review app.py")
-        bodies = [r.body for r in messages(sim)]
+        bodies = [r.body for r in messages(sim) if r.body is not None]
     assert "Relevant past experience" not in bodies[0]["messages"][0]["content"]
     second_text = bodies[1]["messages"][0]["content"]
     assert "Relevant past experience" in second_text

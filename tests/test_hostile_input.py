@@ -22,7 +22,7 @@ import pytest
 import trio
 from typer.testing import Result
 
-from claude_force_trio._config import find_config, load_config
+from claude_force_trio._config import AgentConfig, find_config, load_config
 from claude_force_trio._config._load import MAX_AGENT_FILE_BYTES, ConfigError
 from claude_force_trio._prompts import system_blocks
 from claude_force_trio.cli.run import read_jobs
@@ -400,16 +400,16 @@ def test_doctor_and_validate_print_a_path_with_undecodable_bytes(tmp_path: Path)
 
 def _numeric_keys() -> list[tuple[Any, ...]]:
     """Every numeric key of the config model, as a path into the document."""
-    from claude_force_trio._config import _load as _config
+    from claude_force_trio._config import _schema
 
     keys: list[tuple[Any, ...]] = []
-    for section, (cls, checks) in _config._SECTIONS.items():
-        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    for section, (cls, checks) in _schema.SECTIONS.items():
+        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         keys += [(section, k) for k in checks if "int" in types[k] or "float" in types[k]]
-    agent_types = {f.name: str(f.type) for f in dataclasses.fields(_config.AgentConfig)}
+    agent_types = {f.name: str(f.type) for f in dataclasses.fields(AgentConfig)}
     keys += [
         ("agents", "a", k)
-        for k in _config._AGENT_CHECKS
+        for k in _schema.AGENT_CHECKS
         if "int" in agent_types[k] or "float" in agent_types[k]
     ]
     keys += [("workflows", "w", "timeout_s"), ("workflows", "w", "steps", 0, "timeout_s")]
@@ -484,7 +484,7 @@ def _process(*args: str | bytes, config: Path, stdin: bytes | None = None) -> An
     )
 
 
-def _one_error(done: Any) -> str:
+def _one_error(done: subprocess.CompletedProcess[bytes]) -> str:
     stderr = done.stderr.decode("utf-8", "backslashreplace")
     assert done.returncode == 2, stderr
     assert "Traceback" not in stderr

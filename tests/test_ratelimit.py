@@ -89,9 +89,10 @@ async def test_lowering_the_limit_lets_holders_finish(
 
     async def hold(seconds: float) -> None:
         async with lim.slot() as permit:
+            await trio.sleep(0.25)  # every holder is in before the 429 arrives
             if seconds == 1.0:
                 lim.rate_limited(permit, None, {})
-            await trio.sleep(seconds)
+            await trio.sleep(seconds - 0.25)
 
     async def newcomer() -> None:
         await trio.sleep(0.5)

@@ -19,6 +19,7 @@ from claude_force_trio._backend import Backend
 from claude_force_trio._config import CircuitBreakerConfig, Config, RetryConfig
 from claude_force_trio._engine import open_engine
 from claude_force_trio._events import (
+    CallFinished,
     ConcurrencyChanged,
     Event,
     StepQueued,
@@ -131,7 +132,14 @@ async def test_529_529_200_succeeds_on_the_third_attempt(
     ]
     assert "HTTP 529" in retries[0].error
     kinds = [type(e) for e in events]
-    assert kinds == [StepQueued, StepStarted, StepRetrying, StepRetrying, StepSucceeded]
+    assert kinds == [
+        StepQueued,
+        StepStarted,
+        StepRetrying,
+        StepRetrying,
+        CallFinished,
+        StepSucceeded,
+    ]
 
 
 async def test_retry_after_sets_the_delay(autojump_clock: trio.testing.MockClock) -> None:

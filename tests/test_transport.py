@@ -11,6 +11,7 @@ import contextlib
 import errno
 import functools
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -363,8 +364,8 @@ def test_busy_share_of_a_connect_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     from claude_force_trio._api import _transport as _transport
 
     clocks = {"perf_counter": iter([15.0]), "thread_time": iter([4.0])}
-    monkeypatch.setattr(_transport.time, "perf_counter", lambda: next(clocks["perf_counter"]))
-    monkeypatch.setattr(_transport.time, "thread_time", lambda: next(clocks["thread_time"]))
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clocks["perf_counter"]))
+    monkeypatch.setattr(time, "thread_time", lambda: next(clocks["thread_time"]))
     assert _transport._was_busy(10.0, 1.0)  # 3 s of CPU in a 5 s wait
     clocks = {"perf_counter": iter([15.0]), "thread_time": iter([1.5])}
     assert not _transport._was_busy(10.0, 1.0)  # 0.5 s of CPU in a 5 s wait

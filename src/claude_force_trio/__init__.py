@@ -1,9 +1,9 @@
-"""claude-force-trio: run teams of Claude agents as DAG workflows on trio.
+"""claude-force-trio: run teams of Claude agents as DAG workflows, on anyio (trio or asyncio).
 
 Fast (every step starts the moment its own dependencies finish), cheap (prompt
 caching, correct cost accounting) and safe (cancel-scope timeouts, clear
 errors, the key never written anywhere). The public surface is re-exported
-here; everything in ``_modules`` is private.
+here, from the one table in ``_public``; everything in ``_modules`` is private.
 
 A trio program::
 
@@ -12,17 +12,19 @@ A trio program::
 
     async def main() -> None:
         config = cft.load_config(".claude/claude.json")
-        async with cft.open_engine(config) as engine:
+        async with cft.open_engine(config, backend="simulator") as engine:
             result = await engine.run_workflow("code-quality-check")
         print(result.status, result.elapsed_s)
 
-    trio.run(main)
+    trio.run(main)          # or asyncio.run(main())
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._public import PUBLIC
 
 if TYPE_CHECKING:
     __version__: str
@@ -36,12 +38,12 @@ if TYPE_CHECKING:
     from ._backend import resolve_backend as resolve_backend
     from ._compat import AgentOrchestrator as AgentOrchestrator
     from ._compat import AgentResult as AgentResult
-    from ._config import AgentConfig as AgentConfig
-    from ._config import Config as Config
-    from ._config import StepConfig as StepConfig
-    from ._config import WorkflowConfig as WorkflowConfig
-    from ._config import find_config as find_config
-    from ._config import load_config as load_config
+    from ._config._load import find_config as find_config
+    from ._config._load import load_config as load_config
+    from ._config._model import AgentConfig as AgentConfig
+    from ._config._model import Config as Config
+    from ._config._model import StepConfig as StepConfig
+    from ._config._model import WorkflowConfig as WorkflowConfig
     from ._engine import Engine as Engine
     from ._engine import open_engine as open_engine
     from ._errors import APIConnectionError as APIConnectionError
@@ -55,14 +57,18 @@ if TYPE_CHECKING:
     from ._errors import CircuitOpenError as CircuitOpenError
     from ._errors import ConfigError as ConfigError
     from ._errors import InternalServerError as InternalServerError
+    from ._errors import LocalResourceError as LocalResourceError
+    from ._errors import LocalTimeoutError as LocalTimeoutError
     from ._errors import NotFoundError as NotFoundError
     from ._errors import OverloadedError as OverloadedError
     from ._errors import PermissionDeniedError as PermissionDeniedError
     from ._errors import RateLimitError as RateLimitError
     from ._errors import RequestTooLargeError as RequestTooLargeError
+    from ._errors import StepError as StepError
     from ._errors import StepTimeoutError as StepTimeoutError
     from ._errors import StreamError as StreamError
     from ._events import BreakerStateChanged as BreakerStateChanged
+    from ._events import CallFinished as CallFinished
     from ._events import ConcurrencyChanged as ConcurrencyChanged
     from ._events import Event as Event
     from ._events import Hook as Hook
@@ -84,65 +90,8 @@ if TYPE_CHECKING:
     from ._types import Usage as Usage
 
 # Public names are imported on first use, so that ``cft --help`` and a plain
-# ``import claude_force_trio`` do not pay for trio, httpx and the engine up front.
-_WHERE: dict[str, str] = {
-    "Backend": "._backend",
-    "resolve_backend": "._backend",
-    "BreakerStats": "._api._breaker",
-    "AgentOrchestrator": "._compat",
-    "AgentResult": "._compat",
-    "AgentConfig": "._config._load",
-    "Config": "._config._load",
-    "StepConfig": "._config._load",
-    "WorkflowConfig": "._config._load",
-    "find_config": "._config._load",
-    "load_config": "._config._load",
-    "Engine": "._engine",
-    "open_engine": "._engine",
-    "APIConnectionError": "._errors",
-    "APIError": "._errors",
-    "APIResponseError": "._errors",
-    "APIStatusError": "._errors",
-    "APITimeoutError": "._errors",
-    "AuthenticationError": "._errors",
-    "BadRequestError": "._errors",
-    "CFTError": "._errors",
-    "CircuitOpenError": "._errors",
-    "ConfigError": "._errors",
-    "InternalServerError": "._errors",
-    "NotFoundError": "._errors",
-    "OverloadedError": "._errors",
-    "PermissionDeniedError": "._errors",
-    "RateLimitError": "._errors",
-    "RequestTooLargeError": "._errors",
-    "StepTimeoutError": "._errors",
-    "StreamError": "._errors",
-    "BreakerStateChanged": "._events",
-    "ConcurrencyChanged": "._events",
-    "Event": "._events",
-    "Hook": "._events",
-    "StepCancelled": "._events",
-    "StepFailed": "._events",
-    "StepQueued": "._events",
-    "StepRetrying": "._events",
-    "StepSkipped": "._events",
-    "StepStarted": "._events",
-    "StepSucceeded": "._events",
-    "StepTimedOut": "._events",
-    "WorkflowFinished": "._events",
-    "WorkflowStarted": "._events",
-    "cost_usd": "._pricing",
-    "resolve_model": "._pricing",
-    "LimiterStats": "._api._ratelimit",
-    "StepResult": "._results",
-    "WorkflowResult": "._results",
-    "RetryDetails": "._api._retry",
-    "RetryPolicy": "._api._retry",
-    "is_testing": "._api._retry",
-    "set_testing": "._api._retry",
-    "MessageResult": "._types",
-    "Usage": "._types",
-}
+# ``import claude_force_trio`` do not pay for anyio, httpx and the engine up front.
+__all__ = sorted(PUBLIC)
 
 
 def _version() -> str:
@@ -159,7 +108,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value = _version()
         return value
     try:
-        module = _WHERE[name]
+        module = PUBLIC[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(importlib.import_module(module, __name__), name)
@@ -168,63 +117,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
-
-
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APIResponseError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AgentConfig",
-    "AgentOrchestrator",
-    "AgentResult",
-    "AuthenticationError",
-    "Backend",
-    "BadRequestError",
-    "BreakerStateChanged",
-    "BreakerStats",
-    "CFTError",
-    "CircuitOpenError",
-    "ConcurrencyChanged",
-    "Config",
-    "ConfigError",
-    "Engine",
-    "Event",
-    "Hook",
-    "InternalServerError",
-    "LimiterStats",
-    "MessageResult",
-    "NotFoundError",
-    "OverloadedError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RequestTooLargeError",
-    "RetryDetails",
-    "RetryPolicy",
-    "StepCancelled",
-    "StepConfig",
-    "StepFailed",
-    "StepQueued",
-    "StepResult",
-    "StepRetrying",
-    "StepSkipped",
-    "StepStarted",
-    "StepSucceeded",
-    "StepTimedOut",
-    "StepTimeoutError",
-    "StreamError",
-    "Usage",
-    "WorkflowConfig",
-    "WorkflowFinished",
-    "WorkflowResult",
-    "WorkflowStarted",
-    "cost_usd",
-    "find_config",
-    "is_testing",
-    "load_config",
-    "open_engine",
-    "resolve_backend",
-    "set_testing",
-]
+    return sorted({*globals(), *PUBLIC})

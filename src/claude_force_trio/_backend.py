@@ -1,6 +1,12 @@
 """Choose where requests go: the real API, a base URL, or the embedded simulator.
 
-DESIGN.md §4: ``--simulate`` forces the in-process simulator, ``--live`` forces
+The library never answers with the simulator unasked: with no key, no base
+URL and no explicit ``backend="simulator"``, :func:`resolve_backend` raises
+(naming the three ways out), so a deployment that lost its key fails loudly
+instead of returning canned answers. The CLI alone falls back to the embedded
+simulator, with a one-line notice, so a fresh clone works offline.
+
+The CLI's rules: ``--simulate`` forces the in-process simulator, ``--live`` forces
 the API (and needs a key); otherwise ``ANTHROPIC_BASE_URL`` wins, then the API
 when ``ANTHROPIC_API_KEY`` is set, else the simulator with a one-line notice —
 so a fresh clone works offline with no setup.
@@ -12,18 +18,37 @@ logging or a traceback's locals.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._config import ApiConfig, AuthStyle
 from ._errors import ConfigError
+from ._public import publish
 
-__all__ = ["API_URL", "SIMULATOR_NOTICE", "Backend", "resolve_backend"]
+if TYPE_CHECKING:
+    from .simulator import SimulatorConfig
+
+__all__ = [
+    "API_URL",
+    "NO_BACKEND",
+    "SIMULATOR_NOTICE",
+    "Backend",
+    "BackendChoice",
+    "choose_backend",
+    "open_base_url",
+    "resolve_backend",
+]
 
 API_URL = "https://api.anthropic.com"
 SIMULATOR_NOTICE = (
     "no ANTHROPIC_API_KEY set: using the embedded Messages API simulator (offline replies)"
+)
+NO_BACKEND = (
+    "no ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL is set: set ANTHROPIC_API_KEY to use the API, "
+    "set ANTHROPIC_BASE_URL to use another server (e.g. `cft sim serve`), "
+    'or pass backend="simulator" for offline replies'
 )
 # The embedded simulator accepts any key; this one marks requests as ours.
 _SIMULATOR_KEY = "cft-simulator"
@@ -73,6 +98,7 @@ def resolve_backend(
     *,
     api: ApiConfig | None = None,
     env: Mapping[str, str] | None = None,
+    default_to_simulator: bool = False,
 ) -> Backend:
     """Pick the backend from the flags and the environment.
 
@@ -81,9 +107,11 @@ def resolve_backend(
             from the environment.
         api: the config's ``api`` section (header version and auth style).
         env: the environment to read (default ``os.environ``).
+        default_to_simulator: with nothing set, use the embedded simulator (with a
+            notice) instead of raising: the CLI's rule, never the library's.
 
     Raises:
-        ConfigError: ``--live`` without a key.
+        ConfigError: ``--live`` without a key; or nothing set and no fallback allowed.
     """
     env = os.environ if env is None else env
     api = api or ApiConfig()
@@ -103,4 +131,59 @@ def resolve_backend(
         return Backend.url(base_url, secret, auth=auth, version=api.version)
     if secret:
         return Backend.url(API_URL, secret, auth=auth, version=api.version)
+    if not default_to_simulator:
+        raise ConfigError("backend", NO_BACKEND)
     return Backend.simulator(notice=SIMULATOR_NOTICE)
+
+
+#: What ``open_engine(backend=...)`` accepts: a :class:`Backend`, or a name.
+BackendChoice = Backend | Literal["simulator", "api", "env"]
+
+
+def choose_backend(choice: BackendChoice | None, api: ApiConfig) -> Backend:
+    """The backend an engine is opened with (the library's rule: never a silent simulator).
+
+    Args:
+        choice: a :class:`Backend`; ``"simulator"`` for the embedded simulator;
+            ``"api"`` for the API (a key required); ``"env"`` or ``None`` to
+            decide from the environment (a key or a base URL required).
+        api: the config's ``api`` section.
+
+    Raises:
+        ConfigError: the choice cannot be honoured (see :func:`resolve_backend`).
+    """
+    if isinstance(choice, Backend):
+        return choice
+    if choice == "simulator":
+        return Backend.simulator()
+    if choice == "api":
+        return resolve_backend(False, api=api)
+    if choice in (None, "env"):
+        return resolve_backend(api=api)
+    raise ValueError(f"backend must be a Backend, 'simulator', 'api' or 'env', not {choice!r}")
+
+
+@asynccontextmanager
+async def open_base_url(
+    backend: Backend, simulator: SimulatorConfig | None = None
+) -> AsyncIterator[str]:
+    """The URL requests go to; for the embedded simulator, started here and stopped on exit.
+
+    The simulator is imported only here, so an engine that talks to a real
+    server never loads it.
+
+    Args:
+        backend: where requests go.
+        simulator: settings of the embedded simulator (default: from the environment).
+    """
+    if backend.kind != "simulator":
+        assert backend.base_url is not None
+        yield backend.base_url
+        return
+    from .simulator import config_from_env, open_simulator
+
+    async with open_simulator(simulator or config_from_env()) as sim:
+        yield sim.url
+
+
+publish(globals())

@@ -35,11 +35,15 @@ class Call:
         body: the Messages request body.
         agent: the agent asking (the cache policy is per agent).
         stream: deliver the reply's text to the observer as it arrives.
+        run_id: the run asking, for records (never part of a cache key).
+        step_id: the step asking, likewise.
     """
 
     body: Mapping[str, Any]
     agent: str | None = None
     stream: bool = False
+    run_id: str | None = None
+    step_id: str | None = None
 
     @property
     def model(self) -> str:

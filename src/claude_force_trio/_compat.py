@@ -1,4 +1,4 @@
-"""``AgentOrchestrator``: Claude Force's API on top of the trio engine.
+"""``AgentOrchestrator``: Claude Force's API on top of the engine.
 
 Why: existing Claude Force code (``orchestrator.run_agent(...)``,
 ``run_workflow(...)`` returning ``AgentResult`` lists) should keep working when
@@ -6,27 +6,30 @@ it switches imports, and gain the eager DAG scheduler, the simulator and the
 correct cost accounting for free.
 
 The sync methods (``execute_agent``, ``execute_workflow`` and the seed's
-``run_agent``/``run_workflow``) each run a short ``trio.run``; the ``*_async``
-methods run inside the caller's trio loop. Each call opens its own engine (one
-HTTP pool, or the embedded simulator when no key is set), so an orchestrator
-holds no open resources between calls and needs no ``close()``.
+``run_agent``/``run_workflow``) each run a short event loop of their own; the
+``*_async`` methods run inside the caller's loop, trio or asyncio. Each call
+opens its own engine (one HTTP pool), so an orchestrator holds no open
+resources between calls and needs no ``close()``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import trio
+import anyio
 
-from ._backend import resolve_backend
+from ._backend import Backend, resolve_backend
 from ._config import Config, load_config
 from ._engine import open_engine
+from ._public import publish
 from ._results import StepResult, WorkflowResult
+
+T = TypeVar("T")
 
 __all__ = ["AgentOrchestrator", "AgentResult"]
 
@@ -80,19 +83,23 @@ class AgentResult:
 
 
 class AgentOrchestrator:
-    """Claude Force's orchestrator, running on the trio engine.
+    """Claude Force's orchestrator, running on the engine.
 
     Args:
         config_path: the ``claude.json`` to load.
-        api_key: the Anthropic key (default ``ANTHROPIC_API_KEY``); with neither,
-            requests go to the embedded simulator.
+        api_key: the Anthropic key (default ``ANTHROPIC_API_KEY``).
         anthropic_api_key: the seed's name for ``api_key``.
-        simulate: ``True`` forces the embedded simulator, ``False`` the live API.
-        **_ignored: the seed's ``enable_tracking``/``enable_memory``/``validate_api_key``
-            switches are accepted so old call sites keep working.
+        simulate: ``True`` for the embedded offline simulator, ``False`` for the
+            live API; by default ``ANTHROPIC_BASE_URL`` or the key decide, and with
+            neither a run fails (the simulator is never used unasked).
+        validate_api_key: raise ``ValueError`` now when there is no key, as
+            Claude Force does (default: find out when a run needs one).
+        **_ignored: the seed's ``enable_tracking``/``enable_memory`` switches are
+            accepted so old call sites keep working.
 
     Raises:
         ConfigError: the config is missing or invalid.
+        ValueError: ``validate_api_key=True`` and no key is set.
     """
 
     def __init__(
@@ -102,20 +109,29 @@ class AgentOrchestrator:
         *,
         anthropic_api_key: str | None = None,
         simulate: bool | None = None,
+        validate_api_key: bool = False,
         **_ignored: Any,
     ) -> None:
         self.config_path = Path(config_path)
         self.config: Config = load_config(self.config_path)
         key = api_key or anthropic_api_key
         # A key given here counts as if it were ANTHROPIC_API_KEY; the rules are resolve_backend's.
-        env = {**os.environ, "ANTHROPIC_API_KEY": key} if key else None
-        self._backend = resolve_backend(simulate, api=self.config.api, env=env)
+        self._env = {**os.environ, "ANTHROPIC_API_KEY": key} if key else None
+        self._simulate = simulate
+        has_key = bool(key or os.environ.get("ANTHROPIC_API_KEY"))
+        if validate_api_key and not has_key and not simulate:
+            raise ValueError(
+                "ANTHROPIC_API_KEY is not set: export it, or pass anthropic_api_key=..."
+            )
+
+    @property
+    def _backend(self) -> Backend:
+        return resolve_backend(self._simulate, api=self.config.api, env=self._env)
 
     def __repr__(self) -> str:
-        path, kind = str(self.config_path), self._backend.kind
-        return f"AgentOrchestrator(config_path={path!r}, backend={kind!r})"
+        return f"AgentOrchestrator(config_path={str(self.config_path)!r})"
 
-    # -- async API: inside the caller's trio loop ---------------------------------
+    # -- async API: inside the caller's loop (trio or asyncio) ---------------------------------
 
     async def execute_agent_async(
         self,
@@ -162,20 +178,20 @@ class AgentOrchestrator:
     # -- sync API: from plain Python ----------------------------------------------
 
     def execute_agent(self, agent_name: str, task: str, **overrides: Any) -> AgentResult:
-        """Sync :meth:`execute_agent_async` (runs its own trio loop)."""
-        return trio.run(partial(self.execute_agent_async, agent_name, task, **overrides))
+        """Sync :meth:`execute_agent_async` (runs its own event loop)."""
+        return _run_sync(partial(self.execute_agent_async, agent_name, task, **overrides))
 
     def execute_multiple(
         self, tasks: Iterable[tuple[str, str] | Mapping[str, str]]
     ) -> list[AgentResult]:
         """Sync :meth:`execute_multiple_async`."""
-        return trio.run(self.execute_multiple_async, list(tasks))
+        return _run_sync(self.execute_multiple_async, list(tasks))
 
     def execute_workflow(
         self, workflow_name: str, task: str | None = None, **options: Any
     ) -> list[AgentResult]:
         """Sync :meth:`execute_workflow_async`."""
-        return trio.run(partial(self.execute_workflow_async, workflow_name, task, **options))
+        return _run_sync(partial(self.execute_workflow_async, workflow_name, task, **options))
 
     # The seed's own names.
     def run_agent(self, agent_name: str, task: str, **overrides: Any) -> AgentResult:
@@ -235,3 +251,11 @@ class AgentOrchestrator:
 def _agent_results(result: WorkflowResult) -> list[AgentResult]:
     by_id = {step.id: step for step in result.steps}
     return [AgentResult.from_step(by_id[step_id]) for step_id in result.execution_order]
+
+
+def _run_sync(fn: Callable[..., Awaitable[T]], *args: object) -> T:
+    """Run ``fn(*args)`` to completion on a fresh event loop (trio, the reference backend)."""
+    return anyio.run(fn, *args, backend="trio")
+
+
+publish(globals())

@@ -23,7 +23,8 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     │       ├── InternalServerError     500 and other 5xx api_error
     │       └── OverloadedError         529 overloaded_error
     ├── CircuitOpenError            the breaker for (base URL, model) is open; no request was sent
-    └── StepTimeoutError            a step ran past its own deadline
+    ├── StepTimeoutError            a step ran past its own deadline
+    └── StepError                   raise_for_status() of a step that did not succeed (skipped…)
 
 The API key never appears in any message. Errors carry what the *server* said,
 and a server or proxy may quote the request back, so the client scrubs every
@@ -36,6 +37,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+
+from ._public import publish
 
 __all__ = [
     "APIConnectionError",
@@ -56,6 +59,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "StepError",
     "StepTimeoutError",
     "StreamError",
     "did_you_mean",
@@ -206,7 +210,7 @@ class CircuitOpenError(CFTError):
 
     Attributes:
         key: the breaker's ``(base_url, model)``.
-        retry_at: ``trio.current_time()`` at which a half-open probe is allowed.
+        retry_at: ``anyio.current_time()`` at which a half-open probe is allowed.
     """
 
     def __init__(self, key: tuple[str, str], retry_at: float) -> None:
@@ -222,6 +226,25 @@ class StepTimeoutError(CFTError):
         self.step = step
         self.timeout_s = timeout_s
         super().__init__(f"step {step!r} timed out after {timeout_s:g} s")
+
+
+class StepError(CFTError):
+    """Raised by ``StepResult.raise_for_status()`` for a step with no error of its own.
+
+    A failed or timed-out step re-raises the exception it recorded (an
+    :class:`APIStatusError` with its status and request id, a
+    :class:`StepTimeoutError`…); a skipped or cancelled one, or a failure known
+    only by its message, raises this.
+
+    Attributes:
+        step: the step's id.
+        status: the step's status (``skipped``, ``cancelled``…).
+    """
+
+    def __init__(self, step: str, status: str, message: str) -> None:
+        self.step = step
+        self.status = status
+        super().__init__(f"step {step!r} {status.replace('_', ' ')}: {message}")
 
 
 class LocalResourceError(APIConnectionError):
@@ -260,3 +283,6 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+publish(globals())

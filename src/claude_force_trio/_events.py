@@ -17,12 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from ._public import publish
+
 if TYPE_CHECKING:
     from ._results import StepResult, WorkflowResult
+    from ._types import Usage
 
 __all__ = [
     "BreakerStateChanged",
+    "CallFinished",
     "ConcurrencyChanged",
+    "Emitter",
     "Event",
     "Hook",
     "StepCancelled",
@@ -132,6 +137,41 @@ class ConcurrencyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CallFinished:
+    """One API call ended: answered, served without an API call, or failed for good.
+
+    Emitted once per call by the top layer of the call stack, after retries, so
+    it describes what the step saw. Engine-wide: it goes to the engine's hooks,
+    not to a run's own.
+
+    Attributes:
+        run_id: the run the call belongs to (``None`` outside a run).
+        step_id: the step that made it.
+        agent: the agent that asked.
+        model: the model asked for.
+        cached: served without an API call (the cache, or an identical call in flight).
+        attempts: requests sent for it (0 when served).
+        elapsed_s: from the call to its end, on the engine's clock.
+        usage: the answer's token counts (zero when served or failed).
+        error_type: the exception's class name when it failed, else ``None``.
+        request_id: the API's request id of the answer or the error, when known.
+        at: when it ended.
+    """
+
+    run_id: str | None
+    step_id: str | None
+    agent: str | None
+    model: str
+    cached: bool
+    attempts: int
+    elapsed_s: float
+    usage: Usage
+    error_type: str | None
+    request_id: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StepSucceeded:
     """A step produced its output."""
 
@@ -194,6 +234,7 @@ Event: TypeAlias = (
     | StepSkipped
     | BreakerStateChanged
     | ConcurrencyChanged
+    | CallFinished
 )
 
 
@@ -210,3 +251,25 @@ def emit(hooks: Iterable[Hook], event: Event) -> None:
             hook(event)
         except Exception:
             log.exception("hook %r failed on %s", hook, type(event).__name__)
+
+
+publish(globals())
+
+
+class Emitter:
+    """Delivers events to a list of hooks, then to a run's own: a :class:`Hook` itself.
+
+    The list is shared, not copied, so a hook appended to an engine's ``hooks``
+    later still hears every event.
+    """
+
+    __slots__ = ("_extra", "_hooks")
+
+    def __init__(self, hooks: list[Hook], extra: tuple[Hook, ...] = ()) -> None:
+        self._hooks = hooks
+        self._extra = extra
+
+    def __call__(self, event: Event, /) -> None:
+        emit(self._hooks, event)
+        if self._extra:
+            emit(self._extra, event)

@@ -1,7 +1,7 @@
 """Where state lives: ``$CFT_HOME`` (default ``~/.cache/claude-force-trio``).
 
 One reader for the variable, so the response cache, the metrics, the agent
-memory and the CLI can never disagree about the folder (DESIGN.md §4).
+memory and the CLI can never disagree about the folder.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ._public import publish
 from ._types import Usage
 
 __all__ = [
@@ -149,3 +150,6 @@ def cost_usd(
         + usage.output_tokens * price.output
     ) / 1e6
     return total * 0.5 if batch else total
+
+
+publish(globals())

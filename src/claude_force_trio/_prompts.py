@@ -1,4 +1,4 @@
-"""Turn an agent and a task into a Messages API request body (DESIGN.md §3).
+"""Turn an agent and a task into a Messages API request body.
 
 Why the split between system and user message matters: the system blocks
 (definition, then contract) are the same for every call of an agent, so they
@@ -97,6 +97,7 @@ def build_request(
     temperature: float | None = None,
     prompt_cache: bool = True,
     stream: bool = False,
+    system: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the JSON body of ``POST /v1/messages`` for one call of ``agent``.
 
@@ -113,11 +114,13 @@ def build_request(
         temperature: sampling temperature overriding the agent's.
         prompt_cache: mark the system prefix for prompt caching.
         stream: ask for a server-sent-event stream.
+        system: the agent's :func:`system_blocks`, when the caller keeps them
+            (they are the same for every call of an agent; never mutate them).
     """
     body: dict[str, Any] = {
         "model": resolve_model(model or agent.model or defaults.model),
         "max_tokens": max_tokens or agent.max_tokens or defaults.max_tokens,
-        "system": system_blocks(agent, prompt_cache=prompt_cache),
+        "system": system or system_blocks(agent, prompt_cache=prompt_cache),
         "messages": [{"role": "user", "content": user_text}],
     }
     sampling = {

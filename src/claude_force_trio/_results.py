@@ -1,17 +1,23 @@
 """Results of a step and of a workflow run, and their ``--json`` documents.
 
-The field names of ``to_dict()`` are a public contract (DESIGN.md §4): add
-fields, never rename them. Times are seconds on the engine's clock
-(``trio.current_time()``); ``started_at``/``finished_at`` are wall-clock ISO-8601
-for people and logs.
+The field names of ``to_dict()`` are a public contract (the ``--json``
+documents in the README): add fields, never rename them. Durations are seconds
+on the engine's clock (``anyio.current_time()``); ``started_at``/``finished_at``
+are wall-clock ISO-8601 for people and logs.
+
+A result keeps the facts of a failure, not only its message: the exception's
+type name, the HTTP status and request id when the API answered, and the
+exception itself (never serialised), so ``raise_for_status()`` can raise it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Self, TypeAlias
 
+from ._errors import StepError
+from ._public import publish
 from ._types import Usage
 
 __all__ = ["RunStatus", "StepResult", "StepStatus", "WorkflowResult"]
@@ -44,6 +50,11 @@ class StepResult:
         stop_reason: the API's ``stop_reason``.
         ttft_s: time to the first text token, for streamed calls.
         saved_usd: for a cache hit, what the original call cost (what this one saved).
+        error_status: the HTTP status of the API error that failed the step, if any.
+        request_id: the API's ``request-id`` of the answer (or of the error).
+        exception: the exception that failed the step (not serialised, not compared).
+        started: when the step started on the engine's clock (``anyio.current_time()``),
+            for ordering and timelines; ``None`` if it never started.
     """
 
     id: str
@@ -63,11 +74,29 @@ class StepResult:
     stop_reason: str | None = None
     ttft_s: float | None = None
     saved_usd: float | None = None
+    error_status: int | None = None
+    request_id: str | None = None
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    started: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         """True when the step succeeded."""
         return self.status == "succeeded"
+
+    def raise_for_status(self) -> Self:
+        """Return this result if the step succeeded; else raise why it did not.
+
+        Raises:
+            CFTError: the exception the step recorded (``RateLimitError``,
+                ``StepTimeoutError``…), or :class:`StepError` for a step that was
+                skipped or cancelled.
+        """
+        if self.ok:
+            return self
+        if self.exception is not None:
+            raise self.exception
+        raise StepError(self.id, self.status, self.error or "no reason recorded")
 
     def to_dict(self) -> dict[str, Any]:
         """The step object of the ``--json`` documents."""
@@ -88,6 +117,8 @@ class StepResult:
             "cost_usd": self.cost_usd,
             "saved_usd": self.saved_usd,
             "stop_reason": self.stop_reason,
+            "error_status": self.error_status,
+            "request_id": self.request_id,
         }
 
 
@@ -157,7 +188,7 @@ class WorkflowResult:
         return {s.id: s.output for s in self.steps if s.output is not None}
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``workflow run --json`` document (DESIGN.md §4)."""
+        """The ``workflow run --json`` document (fields are a contract: added to, never renamed)."""
         return {
             "workflow": self.workflow,
             "run_id": self.run_id,
@@ -170,3 +201,6 @@ class WorkflowResult:
             "saved_usd": self.saved_usd,
             "steps": [step.to_dict() for step in self.steps],
         }
+
+
+publish(globals())

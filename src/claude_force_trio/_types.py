@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._public import publish
+
 __all__ = ["MessageResult", "Usage"]
 
 
@@ -94,3 +96,6 @@ class MessageResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
     ttft_s: float | None = None
+
+
+publish(globals())

@@ -1,166 +1,65 @@
-"""``MessagesClient``: one attempt at ``POST /v1/messages`` over a shared httpx pool.
+"""``MessagesClient``: one attempt at ``POST /v1/messages`` over a shared connection pool.
 
-This is the edge of the library: httpx, JSON and SSE stop here. Everything
-that goes wrong on the wire is mapped once, in this module, onto the tree in
-``_errors`` and chained with ``raise ... from exc``:
+This is the edge of the library: httpx, JSON and SSE stop here (the stream is
+read by ``_stream``, the wire format is ``_wire``). Everything that goes wrong
+on the wire is mapped once, here, onto the tree in ``_errors`` and chained with
+``raise ... from exc``: a non-2xx answer → the :class:`APIStatusError` subclass
+for its status, with the API's ``error.type``, ``error.message`` and
+``request_id``; a timeout → :class:`APITimeoutError`; another transport
+failure → :class:`APIConnectionError` (or :class:`LocalResourceError` when this
+machine ran short); a 2xx body we cannot read, or one over
+:data:`MAX_BODY_BYTES` → :class:`APIResponseError`; an SSE ``error`` event →
+:class:`StreamError`.
 
-* non-2xx → :func:`~claude_force_trio._errors.status_error` with the API's
-  ``error.type``, ``error.message`` and ``request_id``;
-* ``httpx.TimeoutException`` → :class:`APITimeoutError`;
-* any other ``httpx.TransportError`` → :class:`APIConnectionError`;
-* a 2xx body we cannot read → :class:`APIResponseError`;
-* an SSE ``error`` event → :class:`StreamError`; an SSE stream that ends
-  without ``message_stop`` → :class:`APIConnectionError`;
-* a body over :data:`MAX_BODY_BYTES` or an SSE event over
-  :data:`~claude_force_trio._sse.MAX_EVENT_SIZE` → :class:`APIResponseError`,
-  the connection abandoned, so a hostile server cannot make us buffer without end.
+Every text a server sent that we keep goes through one
+:class:`~claude_force_trio._api._redact.Redactor`, once: the key and any run of
+8 of its characters scrubbed, one line, capped at 500 characters. The answer's
+own text is passed on as sent (lone surrogates made printable).
 
-Every text a server sent that we keep (error messages and types, non-JSON
-bodies, request ids and the other kept headers, message ids and models) goes
-through one :class:`~claude_force_trio._redact.Redactor` here, once: the key and
-any run of 8 of its characters scrubbed, one line, capped at 500 characters
-(issue 9). The answer's own text is passed on untouched: it is what was asked for.
-
-``create`` is deliberately a single attempt: retries, the circuit breaker and
-the rate limiter wrap it from outside, so this module stays the seam where a
-test or a different transport plugs in.
-
-Per-call cost matters (the engine may make thousands of calls), so headers,
-URLs, timeouts and the transport are resolved once in ``__init__``; each call
-builds one ``httpx.Request`` and hands it straight to the pooled transport,
-skipping the URL/header/cookie merging, auth and redirect machinery that
-``AsyncClient.post`` redoes on every call and that this API never needs.
+``create`` is deliberately a single attempt: retries, the breaker and the
+limiter are the layer above (``send`` is this client's face as the bottom layer
+of the call stack). Per-call cost matters, so headers, URLs, timeouts and the
+transport are resolved once in ``__init__``; each call builds one
+``httpx.Request`` and hands it to the pooled transport through its public
+``handle_async_request``, skipping the merging, auth and redirect machinery of
+``AsyncClient.send`` that this API never needs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import suppress
-from importlib import metadata
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, NoReturn, Self
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self
 
+import anyio
 import httpx
-import trio
 
 from .._errors import (
     APIConnectionError,
     APIResponseError,
     APITimeoutError,
-    StreamError,
     status_error,
 )
 from .._types import MessageResult, Usage
 from ._local import local_failure
 from ._redact import SHORT_LIMIT, Redactor
-from ._sse import EventTooLargeError, SSEDecoder
+from ._stream import abandon, read_stream
 from ._transport import open_transport
+from ._wire import (
+    MAX_BODY_BYTES,
+    NOT_FOR_COUNT,
+    build_headers,
+    clean_text,
+    dumps,
+    kept_headers,
+    opt_str,
+)
+
+if TYPE_CHECKING:
+    from .._call import Call, CallObserver
 
 __all__ = ["MAX_BODY_BYTES", "MessagesClient"]
-
-#: The most (decoded) bytes a non-streamed response body may have: a Message
-#: is rarely over 1 MB, and gzip must not let a few kilobytes unpack into gigabytes.
-MAX_BODY_BYTES = 32 * 1024 * 1024
-
-#: Response headers worth keeping: what the retry layer and the rate limiter read.
-_KEPT_HEADERS = frozenset({"request-id", "retry-after", "retry-after-ms", "x-should-retry"})
-_RATELIMIT_PREFIX = "anthropic-ratelimit-"
-
-#: Fields of a Messages body that ``count_tokens`` rejects as unknown, so callers
-#: may count the very body they are about to send. A deny-list rather than an
-#: allow-list so fields added to both endpoints later pass through.
-_NOT_FOR_COUNT = frozenset(
-    {
-        "max_tokens",
-        "stream",
-        "temperature",
-        "top_k",
-        "top_p",
-        "stop_sequences",
-        "metadata",
-        "service_tier",
-        "container",
-        "inference_geo",
-    }
-)
-
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _package_version() -> str:
-    try:
-        return metadata.version("claude-force-trio")
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
-def _build_headers(
-    *, api_key: str | None, auth: str, version: str, user_agent: str | None, accept: str
-) -> httpx.Headers:
-    """Build the request headers once, so no call pays for them again."""
-    headers = {
-        "anthropic-version": version,
-        "content-type": "application/json",
-        "accept": accept,
-        "user-agent": user_agent or f"claude-force-trio/{_package_version()}",
-    }
-    if accept == "application/json":
-        headers["accept-encoding"] = "gzip, deflate"
-    else:
-        # A compressed event stream can sit in a proxy's or zlib's buffer;
-        # events must reach on_text as soon as they are sent.
-        headers["accept-encoding"] = "identity"
-    if api_key:
-        if auth == "bearer":
-            headers["authorization"] = f"Bearer {api_key}"
-        else:
-            headers["x-api-key"] = api_key
-    return httpx.Headers(headers)
-
-
-def _kept_headers(response: httpx.Response, redact: Redactor) -> dict[str, str]:
-    """The response headers worth keeping, their values scrubbed: a proxy may echo the key."""
-    kept: dict[str, str] = {}
-    for name, value in response.headers.multi_items():  # names come lower-cased
-        if name in _KEPT_HEADERS or name.startswith(_RATELIMIT_PREFIX):
-            kept[name] = redact(value, SHORT_LIMIT)
-    return kept
-
-
-def _merge_usage(usage: dict[str, int], data: object) -> None:
-    """Fold an API ``usage`` object into ``usage``.
-
-    ``message_delta`` counts are cumulative for the whole message (not
-    increments) and fields may be null or absent, so each present integer
-    replaces the earlier one and the rest are left alone.
-    """
-    if not isinstance(data, dict):
-        return
-    for name in _USAGE_FIELDS:
-        value = data.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            usage[name] = value
-
-
-def _usage(counts: Mapping[str, int]) -> Usage:
-    return Usage(
-        counts.get("input_tokens", 0),
-        counts.get("output_tokens", 0),
-        counts.get("cache_creation_input_tokens", 0),
-        counts.get("cache_read_input_tokens", 0),
-    )
-
-
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 class MessagesClient:
@@ -213,14 +112,14 @@ class MessagesClient:
         self._secret = api_key or None
         self._messages_url = httpx.URL(self._base_url + "/v1/messages")
         self._count_url = httpx.URL(self._base_url + "/v1/messages/count_tokens")
-        self._json_headers = _build_headers(
+        self._json_headers = build_headers(
             api_key=api_key,
             auth=auth,
             version=version,
             user_agent=user_agent,
             accept="application/json",
         )
-        self._sse_headers = _build_headers(
+        self._sse_headers = build_headers(
             api_key=api_key,
             auth=auth,
             version=version,
@@ -302,7 +201,7 @@ class MessagesClient:
         Returns:
             The message: text blocks joined, usage, stop reason, request id,
             kept response headers, elapsed time and (streamed) time to first
-            token, both on ``trio.current_time()``.
+            token, both on ``anyio.current_time()``.
 
         Raises:
             APIStatusError: a subclass per status (``RateLimitError``…).
@@ -316,12 +215,19 @@ class MessagesClient:
             if body.get("stream") is not True:
                 body = {**body, "stream": True}
             return await self._create_streaming(body, on_text)
-        start = trio.current_time()
+        start = anyio.current_time()
         response = await self._send(self._messages_url, self._json_headers, body)
         content = await self._read_body(response)
         if not response.is_success:
             self._raise_status(response, content)
         return self._parse_message(response, content, start)
+
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+        """The bottom of the call stack: one attempt at ``call`` (the ``Layer`` protocol).
+
+        A streaming call's text goes to ``observer.text`` as it arrives.
+        """
+        return await self.create(call.body, on_text=observer.text if call.stream else None)
 
     async def count_tokens(self, body: Mapping[str, Any]) -> int:
         """Count the input tokens of a Messages body without creating a message.
@@ -342,8 +248,8 @@ class MessagesClient:
             APIConnectionError: no response.
             APIResponseError: a 2xx answer without an integer ``input_tokens``.
         """
-        if not _NOT_FOR_COUNT.isdisjoint(body):
-            body = {k: v for k, v in body.items() if k not in _NOT_FOR_COUNT}
+        if not NOT_FOR_COUNT.isdisjoint(body):
+            body = {k: v for k, v in body.items() if k not in NOT_FOR_COUNT}
         response = await self._send(self._count_url, self._json_headers, body)
         content = await self._read_body(response)
         if not response.is_success:
@@ -365,7 +271,7 @@ class MessagesClient:
         if self._closed:
             raise RuntimeError("this MessagesClient has been closed")
         request = httpx.Request(
-            "POST", url, headers=headers, content=_dumps(body), extensions=self._extensions
+            "POST", url, headers=headers, content=dumps(body), extensions=self._extensions
         )
         try:
             response = await self._transport.handle_async_request(request)
@@ -396,7 +302,7 @@ class MessagesClient:
         except httpx.HTTPError as exc:
             self._raise_transport(exc)
         except BaseException:
-            await _abandon(chunks)
+            await abandon(chunks)
             raise
         finally:
             await response.aclose()
@@ -412,7 +318,7 @@ class MessagesClient:
         raise APIConnectionError(f"connection error: {detail}") from exc
 
     def _raise_status(self, response: httpx.Response, content: bytes) -> NoReturn:
-        headers = _kept_headers(response, self._redact)
+        headers = kept_headers(response, self._redact)
         request_id = headers.get("request-id")
         try:
             data = json.loads(content)
@@ -420,9 +326,9 @@ class MessagesClient:
             data = None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             error = data["error"]
-            error_type = self._redact(_opt_str(error.get("type")) or "unknown", SHORT_LIMIT)
-            message = _opt_str(error.get("message")) or ""
-            if body_id := _opt_str(data.get("request_id")):
+            error_type = self._redact(opt_str(error.get("type")) or "unknown", SHORT_LIMIT)
+            message = opt_str(error.get("message")) or ""
+            if body_id := opt_str(data.get("request_id")):
                 request_id = self._redact(body_id, SHORT_LIMIT)
         else:
             # Not the API's error shape (a proxy's HTML page, say): show its start,
@@ -449,15 +355,17 @@ class MessagesClient:
             blocks = data["content"]
             if not (isinstance(msg_id, str) and isinstance(model, str)):
                 raise TypeError("id and model must be strings")
-            text = "".join(block["text"] for block in blocks if block.get("type") == "text")
+            text = clean_text(
+                "".join(block["text"] for block in blocks if block.get("type") == "text")
+            )
             usage = Usage.from_api(data.get("usage"))
-            stop_reason = _opt_str(data.get("stop_reason"))
-            stop_sequence = _opt_str(data.get("stop_sequence"))
+            stop_reason = opt_str(data.get("stop_reason"))
+            stop_sequence = opt_str(data.get("stop_sequence"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise APIResponseError(
                 self._redact(f"malformed Messages response ({type(exc).__name__}: {exc})")
             ) from exc
-        headers = _kept_headers(response, self._redact)
+        headers = kept_headers(response, self._redact)
         return MessageResult(
             id=self._redact(msg_id, SHORT_LIMIT),
             model=self._redact(model, SHORT_LIMIT),
@@ -467,7 +375,7 @@ class MessagesClient:
             stop_sequence=stop_sequence,
             request_id=headers.get("request-id"),
             headers=headers,
-            elapsed_s=trio.current_time() - start,
+            elapsed_s=anyio.current_time() - start,
         )
 
     # -- SSE ----------------------------------------------------------------------
@@ -475,7 +383,7 @@ class MessagesClient:
     async def _create_streaming(
         self, body: Mapping[str, Any], on_text: Callable[[str], object] | None
     ) -> MessageResult:
-        start = trio.current_time()
+        start = anyio.current_time()
         response = await self._send(self._messages_url, self._sse_headers, body)
         if not response.is_success:
             self._raise_status(response, await self._read_body(response))
@@ -487,171 +395,6 @@ class MessagesClient:
                 on_text(result.text)
             return result
         try:
-            return await self._read_stream(response, on_text, start)
+            return await read_stream(response, on_text, start, self._redact, self._raise_transport)
         finally:
             await response.aclose()
-
-    async def _read_stream(
-        self,
-        response: httpx.Response,
-        on_text: Callable[[str], object] | None,
-        start: float,
-    ) -> MessageResult:
-        headers = _kept_headers(response, self._redact)
-        request_id = headers.get("request-id")
-        assembly = _StreamAssembly(request_id, self._redact)
-        decoder = SSEDecoder()
-        chunks = response.aiter_bytes()
-        try:
-            async for chunk in chunks:
-                for event in decoder.feed(chunk):
-                    text = assembly.handle(event.event, event.data)
-                    if text is not None and on_text is not None:
-                        on_text(text)  # outside handle(): its errors are the caller's
-        except httpx.HTTPError as exc:
-            self._raise_transport(exc)
-        except EventTooLargeError as exc:
-            await _abandon(chunks)
-            raise APIResponseError(f"stream carried {exc}; connection abandoned") from exc
-        except BaseException:
-            await _abandon(chunks)
-            raise
-        for event in decoder.close():
-            text = assembly.handle(event.event, event.data)
-            if text is not None and on_text is not None:
-                on_text(text)
-        if not assembly.stopped:
-            raise APIConnectionError("stream ended before message_stop")
-        ttft = assembly.first_text_at
-        return MessageResult(
-            id=assembly.id,
-            model=assembly.model,
-            text="".join(assembly.parts),
-            stop_reason=assembly.stop_reason,
-            usage=_usage(assembly.usage),
-            stop_sequence=assembly.stop_sequence,
-            request_id=request_id,
-            headers=headers,
-            elapsed_s=trio.current_time() - start,
-            ttft_s=None if ttft is None else ttft - start,
-        )
-
-
-async def _abandon(chunks: AsyncIterator[bytes]) -> None:
-    """Stop reading a stream we are leaving early, unwinding every generator layer.
-
-    ``aiter_bytes`` sits on four nested async generators (httpx, httpcore).
-    Closing the outer one leaves the inner ones suspended, and trio warns about
-    each when it is garbage collected. Pulling once more inside an already
-    cancelled scope makes the innermost read raise ``Cancelled``, which
-    unwinds every layer; httpcore then closes the connection. Chunks still
-    buffered are discarded on the way; a finished iterator returns at once.
-    """
-    with trio.CancelScope() as scope, suppress(Exception):
-        scope.cancel()
-        async for _ in chunks:
-            pass  # an error here must not replace the one we are leaving with
-
-
-class _StreamAssembly:
-    """Builds a message from Messages stream events, one event at a time.
-
-    Events it does not know (``ping``, ``content_block_stop``, deltas other
-    than ``text_delta``, event types added later) are ignored, as the API's
-    versioning policy asks of clients.
-    """
-
-    __slots__ = (
-        "first_text_at",
-        "id",
-        "model",
-        "parts",
-        "redact",
-        "request_id",
-        "started",
-        "stop_reason",
-        "stop_sequence",
-        "stopped",
-        "usage",
-    )
-
-    def __init__(self, request_id: str | None, redact: Redactor) -> None:
-        self.request_id = request_id
-        self.redact = redact
-        self.id = ""
-        self.model = ""
-        self.parts: list[str] = []
-        self.usage: dict[str, int] = {}
-        self.stop_reason: str | None = None
-        self.stop_sequence: str | None = None
-        self.first_text_at: float | None = None
-        self.started = False
-        self.stopped = False
-
-    def handle(self, event: str, raw: str) -> str | None:
-        """Apply one event; return the text it added, if any."""
-        if self.stopped or event == "ping":
-            return None  # nothing after message_stop counts; pings carry nothing
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise APIResponseError(self.redact(f"stream event {event!r} is not JSON")) from exc
-        if not isinstance(data, dict):
-            raise APIResponseError(self.redact(f"stream event {event!r} is not a JSON object"))
-        kind = event if event != "message" else data.get("type")
-        try:
-            if kind == "content_block_delta":
-                delta = data["delta"]
-                if delta.get("type") == "text_delta":
-                    return self._text(delta["text"])
-            elif kind == "content_block_start":
-                block = data["content_block"]
-                if block.get("type") == "text" and block.get("text"):
-                    return self._text(block["text"])
-            elif kind == "message_start":
-                message = data["message"]
-                msg_id, model = message["id"], message["model"]
-                if not (isinstance(msg_id, str) and isinstance(model, str)):
-                    raise TypeError("id and model must be strings")
-                self.id = self.redact(msg_id, SHORT_LIMIT)
-                self.model = self.redact(model, SHORT_LIMIT)
-                _merge_usage(self.usage, message.get("usage"))
-                self.started = True
-            elif kind == "message_delta":
-                delta = data.get("delta") or {}
-                if "stop_reason" in delta:
-                    self.stop_reason = _opt_str(delta["stop_reason"])
-                if "stop_sequence" in delta:
-                    self.stop_sequence = _opt_str(delta["stop_sequence"])
-                _merge_usage(self.usage, data.get("usage"))
-            elif kind == "message_stop":
-                if not self.started:
-                    raise APIResponseError("stream sent message_stop without message_start")
-                self.stopped = True
-            elif kind == "error":
-                self._raise_error(data)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise APIResponseError(
-                self.redact(f"malformed stream event {kind!r} ({type(exc).__name__}: {exc})")
-            ) from exc
-        return None
-
-    def _raise_error(self, data: dict[str, Any]) -> NoReturn:
-        """Raise the ``error`` event as a StreamError, its server text scrubbed and capped."""
-        error = data.get("error")
-        if not isinstance(error, dict):
-            error = {}
-        body_id = _opt_str(data.get("request_id"))
-        raise StreamError(
-            self.redact(_opt_str(error.get("type")) or "unknown", SHORT_LIMIT),
-            self.redact(_opt_str(error.get("message")) or ""),
-            self.redact(body_id, SHORT_LIMIT) if body_id else self.request_id,
-        )
-
-    def _text(self, chunk: object) -> str:
-        if not isinstance(chunk, str):
-            raise TypeError("text must be a string")
-        if self.first_text_at is None:
-            self.first_text_at = trio.current_time()
-        self.parts.append(chunk)
-        return chunk

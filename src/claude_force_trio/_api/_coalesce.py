@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import httpcore
+import sniffio
 
 if TYPE_CHECKING:
     import ssl
@@ -85,10 +86,15 @@ class _CoalescingStream(httpcore.AsyncNetworkStream):
 
 
 class CoalescingBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's trio backend, with every stream it opens wrapped in :class:`_CoalescingStream`."""
+    """httpcore's backend for the running loop (trio or asyncio), each stream coalescing."""
 
     def __init__(self) -> None:
-        self._inner = httpcore.TrioBackend()
+        self._trio = httpcore.TrioBackend()
+        self._anyio = httpcore.AnyIOBackend()
+
+    def _inner(self) -> httpcore.AsyncNetworkBackend:
+        # trio's own backend is the shortest path under trio; anyio's serves asyncio.
+        return self._trio if sniffio.current_async_library() == "trio" else self._anyio
 
     async def connect_tcp(
         self,
@@ -98,7 +104,7 @@ class CoalescingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        stream = await self._inner().connect_tcp(host, port, timeout, local_address, socket_options)
         return _CoalescingStream(stream)
 
     async def connect_unix_socket(
@@ -107,8 +113,8 @@ class CoalescingBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_unix_socket(path, timeout, socket_options)
+        stream = await self._inner().connect_unix_socket(path, timeout, socket_options)
         return _CoalescingStream(stream)
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await self._inner().sleep(seconds)

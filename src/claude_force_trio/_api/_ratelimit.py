@@ -1,7 +1,7 @@
-"""Adaptive concurrency under a shared rate limit, on ``trio.current_time()``.
+"""Adaptive concurrency under a shared rate limit, on ``anyio.current_time()``.
 
 Every attempt of every step of an engine takes a slot here first, so the
-engine as a whole reacts to the organisation's quota (DESIGN.md §5, issue 4):
+engine as a whole reacts to the organisation's quota:
 
 * **Concurrency** starts at ``max_concurrent_agents``, halves on a 429 (never
   below 1) and grows back by one per success. Only a 429 to a request sent
@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import trio
+import anyio
+import anyio.lowlevel
+
+from .._public import publish
 
 __all__ = ["AdaptiveLimiter", "LimiterStats", "Permit"]
 
@@ -65,7 +67,7 @@ class LimiterStats:
         max_limit: the configured maximum.
         in_flight: slots held now.
         waiting: attempts waiting for a slot.
-        held_until: ``trio.current_time()`` until which new requests wait, or ``None``.
+        held_until: ``anyio.current_time()`` until which new requests wait, or ``None``.
         sent: requests let through in total.
         rate_limited: 429 answers seen.
         decreases: how often the limit was halved.
@@ -81,6 +83,27 @@ class LimiterStats:
     rate_limited: int
     decreases: int
     local_failures: int = 0
+
+
+class _Slot:
+    """``async with limiter.slot() as permit``: one attempt's hold on the limiter.
+
+    A small class rather than ``@asynccontextmanager``: it is entered once per
+    request, and a generator-based context manager costs several times more.
+    """
+
+    __slots__ = ("_limiter", "_permit")
+
+    def __init__(self, limiter: AdaptiveLimiter) -> None:
+        self._limiter = limiter
+        self._permit = Permit()
+
+    async def __aenter__(self) -> Permit:
+        await self._limiter._take(self._permit)
+        return self._permit
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limiter._give_back(self._permit)
 
 
 class Permit:
@@ -167,8 +190,8 @@ class AdaptiveLimiter:
         self.max_limit = max_concurrency
         self._on_change = on_change
         self._wall_clock = wall_clock
-        self._slots = trio.CapacityLimiter(max_concurrency)
-        self._gate = trio.Lock()
+        self._slots = anyio.CapacityLimiter(max_concurrency)
+        self._gate = anyio.Lock()
         self._budget = _RequestBudget()
         self._hold_until = -math.inf
         self._epoch = 0
@@ -185,7 +208,7 @@ class AdaptiveLimiter:
     def statistics(self) -> LimiterStats:
         """A frozen snapshot of the limit, holds and counters."""
         slots = self._slots.statistics()
-        held = self._hold_until if self._hold_until > trio.current_time() else None
+        held = self._hold_until if self._hold_until > anyio.current_time() else None
         return LimiterStats(
             self.limit,
             self.max_limit,
@@ -198,24 +221,35 @@ class AdaptiveLimiter:
             self._local_failures,
         )
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Permit]:
-        """Hold a slot for one attempt; waits for a free slot, then for any quota hold."""
-        permit = Permit()
-        await self._slots.acquire_on_behalf_of(permit)
+    def slot(self) -> _Slot:
+        """Hold a slot for one attempt (``async with``); waits for a free slot, then any hold."""
+        return _Slot(self)
+
+    async def _take(self, permit: Permit) -> None:
+        # The common case takes a free slot without a trip through the scheduler (a
+        # cancellation is still noticed); only a full limiter waits its turn.
         try:
-            now = trio.current_time()
+            self._slots.acquire_on_behalf_of_nowait(permit)
+        except anyio.WouldBlock:
+            await self._slots.acquire_on_behalf_of(permit)
+        else:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            now = anyio.current_time()
             if self._gate.locked() or self._ready_at(now) > now:
                 async with self._gate:
                     # Re-check after waking: a 429 meanwhile may have moved the time.
-                    while (at := self._ready_at(now := trio.current_time())) > now:  # noqa: ASYNC110
-                        await trio.sleep_until(at)
-            permit.seq, permit.epoch, permit.sent_at = self._sent, self._epoch, now
-            self._sent += 1
-            self._budget.spend(now)
-            yield permit
-        finally:
+                    while (at := self._ready_at(now := anyio.current_time())) > now:  # noqa: ASYNC110
+                        await anyio.sleep_until(at)
+        except BaseException:
             self._slots.release_on_behalf_of(permit)
+            raise
+        permit.seq, permit.epoch, permit.sent_at = self._sent, self._epoch, now
+        self._sent += 1
+        self._budget.spend(now)
+
+    def _give_back(self, permit: Permit) -> None:
+        self._slots.release_on_behalf_of(permit)
 
     def _ready_at(self, now: float) -> float:
         return max(self._hold_until, self._budget.ready_at(now))
@@ -235,7 +269,7 @@ class AdaptiveLimiter:
         self._rate_limited += 1
         self.observe(permit, headers)
         if retry_after_s is not None:
-            self._hold_until = max(self._hold_until, trio.current_time() + retry_after_s)
+            self._hold_until = max(self._hold_until, anyio.current_time() + retry_after_s)
         self._halve(permit, "rate limited (429)")
 
     def local_failure(self, permit: Permit) -> None:
@@ -258,7 +292,7 @@ class AdaptiveLimiter:
 
     def observe(self, permit: Permit, headers: Mapping[str, str]) -> None:
         """Learn the quota from any answer's ``anthropic-ratelimit-*`` headers."""
-        now = trio.current_time()
+        now = anyio.current_time()
         remaining = _int(headers.get(_PREFIX + "requests-remaining"))
         if remaining is not None:
             per_minute = _int(headers.get(_PREFIX + "requests-limit"))
@@ -287,3 +321,6 @@ class AdaptiveLimiter:
             self._slots.total_tokens = limit
             if self._on_change is not None:
                 self._on_change(limit, reason)
+
+
+publish(globals())

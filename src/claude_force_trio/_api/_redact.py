@@ -11,7 +11,10 @@ result, an event, a log line or a file. It
   the key, ASCII case ignored, with ``[redacted]``: the whole key, a prefix or a
   suffix of it, a piece cut at any boundary. Eight characters of a key are
   about 48 bits; shorter runs also occur by chance in ordinary text, so they
-  are let through. A key shorter than that is scrubbed only whole;
+  are let through. A "key" shorter than :data:`MIN_SECRET` (20) characters is
+  no real secret (a test key, the simulator's placeholder): it is scrubbed
+  only where it stands whole, as a word of its own, so that ``k`` or
+  ``cft-simulator`` cannot eat letters out of model names and messages;
 * escapes control characters (``\\n``, ``\\x1b``…) so a message stays one line
   and cannot drive the terminal, and lone surrogates, so it can be printed;
 * caps the result at ``limit`` characters plus ``… (N more characters)``,
@@ -30,10 +33,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MESSAGE_LIMIT", "MIN_RUN", "SHORT_LIMIT", "Redactor"]
+__all__ = ["MESSAGE_LIMIT", "MIN_RUN", "MIN_SECRET", "SHORT_LIMIT", "Redactor"]
 
 #: The shortest run of the key's characters that is scrubbed.
 MIN_RUN = 8
+#: Keys shorter than this are scrubbed only whole, at word boundaries (real keys are ~100).
+MIN_SECRET = 20
 #: Characters of a server's message shown in an error.
 MESSAGE_LIMIT = 500
 #: Characters of a short server field (request id, error type, header value).
@@ -44,6 +49,8 @@ REDACTED = "[redacted]"
 # str.splitlines() or a terminal would act on), and lone surrogates, which JSON
 # may spell ("\\ud800") but no UTF-8 stream can write.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Counts, seconds and timestamps (most kept headers): no key is made of these alone.
+_NUMERIC = re.compile(r"[0-9 .:+TZ-]*")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -69,15 +76,21 @@ class Redactor:
             is still made one line and capped).
     """
 
-    __slots__ = ("_grams", "_run")
+    __slots__ = ("_finder", "_run")
 
     def __init__(self, secret: str | None) -> None:
         folded = _fold(secret or "")
-        self._run = min(MIN_RUN, len(folded)) or 1
-        # Every run of >= _run characters of the key is covered by its _run-grams.
-        self._grams = frozenset(
-            folded[i : i + self._run] for i in range(len(folded) - self._run + 1)
-        )
+        whole_word = len(folded) < MIN_SECRET
+        self._run = (len(folded) if whole_word else MIN_RUN) or 1
+        # Every run of >= _run characters of the key is covered by its _run-grams;
+        # one regex finds where any of them starts (a lookahead, so overlaps count).
+        grams = sorted({folded[i : i + self._run] for i in range(len(folded) - self._run + 1)})
+        self._finder: re.Pattern[str] | None = None
+        if grams:
+            either = "|".join(map(re.escape, grams))
+            # "Not next to a letter or digit": [^\W_] is a letter or a digit.
+            pattern = f"(?<![^\\W_])(?:{either})(?![^\\W_])" if whole_word else f"(?=(?:{either}))"
+            self._finder = re.compile(pattern)
 
     def __repr__(self) -> str:
         return "Redactor(...)"  # never the key, nor how long it is
@@ -99,8 +112,10 @@ class Redactor:
         Returns:
             The text to put in an exception or a result.
         """
-        if len(text) <= limit and not _UNSAFE.search(text) and not self._spans(text):
-            return text  # the common case: a short clean header value or message
+        if len(text) <= limit and (
+            _NUMERIC.fullmatch(text) or (not _UNSAFE.search(text) and not self._spans(text))
+        ):
+            return text  # the common cases: a number or a date; a short clean text
         window = 2 * limit + 2 * MIN_RUN
         if len(text) <= window:
             window = trusted = len(text)
@@ -113,16 +128,16 @@ class Redactor:
 
     def _spans(self, window: str) -> list[tuple[int, int]]:
         """The merged ``[start, end)`` ranges of ``window`` made of key runs."""
-        if not self._grams or len(window) < self._run:
+        if self._finder is None or len(window) < self._run:
             return []
-        folded, run, grams = _fold(window), self._run, self._grams
+        run = self._run
         spans: list[tuple[int, int]] = []
-        for i in range(len(folded) - run + 1):
-            if folded[i : i + run] in grams:
-                if spans and spans[-1][1] >= i:
-                    spans[-1] = (spans[-1][0], i + run)
-                else:
-                    spans.append((i, i + run))
+        for match in self._finder.finditer(_fold(window)):
+            i = match.start()
+            if spans and spans[-1][1] >= i:
+                spans[-1] = (spans[-1][0], i + run)
+            else:
+                spans.append((i, i + run))
         return spans
 
 

@@ -1,4 +1,4 @@
-"""The per-call pipeline: retries around (breaker → rate-limiter slot → one request).
+"""``ResilienceLayer``: retries around (breaker → rate-limiter slot → one request).
 
 Why one place: the order matters and is easy to get wrong when the pieces are
 wired ad hoc. For every *attempt*:
@@ -15,27 +15,33 @@ wired ad hoc. For every *attempt*:
 A 429 goes to the limiter (hold + halve), never to the breaker; so does a
 failure of this machine's own (:class:`LocalResourceError`: halve, no hold),
 which the retry loop retries without spending the policy's attempts. The step's own
-cancel scope, outside this pipeline, bounds the whole call, retries included.
+cancel scope, above this layer, bounds the whole call, retries included.
+
+As a layer of the call stack (see ``_call``) it tells the call's observer when
+each attempt is sent (``attempt_started``) and before each retry's wait
+(``retrying``), and steers nothing else.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
 
+from .._call import Call, CallObserver, Layer
 from .._errors import APIStatusError, LocalResourceError
 from .._types import MessageResult
-from ._breaker import BreakerKey, BreakerRegistry
+from ._breaker import BreakerRegistry
 from ._ratelimit import AdaptiveLimiter
-from ._retry import RetryDetails, RetryPolicy, is_testing, retry_call, server_delay
+from ._retry import RetryPolicy, is_testing, retry_call, server_delay
 
-__all__ = ["Resilience"]
+__all__ = ["ResilienceLayer"]
 
 
-class Resilience:
-    """Retries, circuit breakers and adaptive concurrency for one engine's requests.
+class ResilienceLayer:
+    """Retries, circuit breakers and adaptive concurrency around the next layer.
 
     Args:
+        inner: makes exactly one attempt per ``send`` (the HTTP client).
+        base_url: the API root; breakers key on ``(base_url, model)``.
         policy: how many attempts and how long to wait between them.
         breakers: one breaker per ``(base_url, model)``.
         limiter: the slots and quota holds every request shares.
@@ -49,64 +55,52 @@ class Resilience:
 
     def __init__(
         self,
+        inner: Layer,
+        *,
+        base_url: str,
         policy: RetryPolicy,
         breakers: BreakerRegistry,
         limiter: AdaptiveLimiter,
-        *,
         rng: random.Random | None = None,
     ) -> None:
         self.policy = policy
         self.breakers = breakers
         self.limiter = limiter
+        self._inner = inner
+        self._base_url = base_url
         self._rng = rng
 
-    async def call(
-        self,
-        key: BreakerKey,
-        send: Callable[[], Awaitable[MessageResult]],
-        *,
-        on_attempt: Callable[[int], object] | None = None,
-        on_retry: Callable[[RetryDetails], object] | None = None,
-    ) -> MessageResult:
-        """Send a request with retries; ``send()`` makes exactly one attempt.
-
-        Args:
-            key: ``(base_url, model)``: which breaker guards the request.
-            send: makes one attempt (a fresh request every call).
-            on_attempt: called with the attempt's number once it holds a slot
-                and is about to be sent; called once per request actually sent.
-            on_retry: called before the wait that precedes a retry.
-
-        Returns:
-            The first successful answer.
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+        """Answer ``call`` with retries; each attempt asks the inner layer once.
 
         Raises:
             CircuitOpenError: the breaker refused the attempt (nothing was sent).
             CFTError: the last attempt's error, or the first one not worth retrying.
         """
-        breaker = self.breakers.get(key)
-        limiter = self.limiter
+        breaker = self.breakers.get((self._base_url, call.model))
+        limiter, inner = self.limiter, self._inner
 
         async def attempt(number: int) -> MessageResult:
             breaker.check()
             async with limiter.slot() as permit:
-                with breaker.guard():
-                    if on_attempt is not None:
-                        on_attempt(number)
-                    try:
-                        result = await send()
-                    except LocalResourceError:
+                probe = breaker.admit()
+                try:
+                    observer.attempt_started(number)
+                    result = await inner.send(call, observer)
+                except BaseException as exc:
+                    breaker.settle(probe, exc)
+                    if isinstance(exc, LocalResourceError):
                         limiter.local_failure(permit)  # fewer in flight; the breaker ignores it
-                        raise
-                    except APIStatusError as exc:
+                    elif isinstance(exc, APIStatusError):
                         if exc.status_code == 429:
                             # In test mode nothing waits, not even for the server's retry-after.
                             delay = None if is_testing() else server_delay(exc.headers)
                             limiter.rate_limited(permit, delay, exc.headers)
                         else:
                             limiter.observe(permit, exc.headers)
-                        raise
-                    limiter.succeeded(permit, result.headers)
-                    return result
+                    raise
+                breaker.settle(probe, None)
+                limiter.succeeded(permit, result.headers)
+                return result
 
-        return await retry_call(attempt, self.policy, on_retry=on_retry, rng=self._rng)
+        return await retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)

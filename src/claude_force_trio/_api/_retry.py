@@ -2,8 +2,7 @@
 
 This is the only retry loop in the library: ``MessagesClient.create`` makes one
 attempt, and everything above it (the engine, the CLI) relies on this module.
-The rules are the official SDK's, so a request behaves the same here as there
-(DESIGN.md §5, issue 4):
+The rules are the official SDK's, so a request behaves the same here as there:
 
 * ``x-should-retry: true|false`` decides when the server sends it;
 * otherwise retry 408, 409, 429 and every status ≥ 500 (529 included),
@@ -38,10 +37,11 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TypeVar
 
-import trio
+import anyio
 
 from .._config import RetryConfig
 from .._errors import APIConnectionError, APIStatusError, CFTError, LocalResourceError, StreamError
+from .._public import publish
 
 __all__ = [
     "MAX_LOCAL_RETRIES",
@@ -255,5 +255,8 @@ async def retry_call(
             details = RetryDetails(attempt, limit, delay, exc)
         if on_retry is not None:
             on_retry(details)
-        await trio.sleep(delay)
+        await anyio.sleep(delay)
         attempt += 1
+
+
+publish(globals())

@@ -40,9 +40,9 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING
 
+import anyio
 import httpcore
 import httpx
-import trio
 
 from .._errors import ConfigError
 from ._coalesce import CoalescingBackend
@@ -161,7 +161,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self._max = max_connections
-        self._slots = trio.Semaphore(max_connections)
+        self._slots = anyio.Semaphore(max_connections)
         self._ssl_context = ssl_context
         self._expiry = keepalive_expiry_s
         self._idle: dict[_Key, deque[httpcore.AsyncHTTPConnection]] = {}
@@ -230,8 +230,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _acquire(self, timeout: float | None) -> None:
         try:
             self._slots.acquire_nowait()
-        except trio.WouldBlock:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
+        except anyio.WouldBlock:
+            with anyio.move_on_after(math.inf if timeout is None else timeout):
                 await self._slots.acquire()
                 return
             raise httpx.PoolTimeout(
@@ -319,7 +319,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _drop(self, connection: httpcore.AsyncHTTPConnection) -> None:
         self._open -= 1
         if not connection.is_closed():
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await connection.aclose()
 
     async def _evict_other(self, key: _Key) -> None:

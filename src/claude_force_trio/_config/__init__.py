@@ -1,12 +1,12 @@
 """The configuration: ``.claude/claude.json`` into frozen dataclasses, and back.
 
 Modules: ``_model`` (the frozen dataclasses, importing nothing of ours),
-``_checks`` (value checks that name their JSON path), ``_files`` (reading the
+``_checks`` (value checks that name their JSON path), ``_schema`` (every
+key, declared once), ``_files`` (reading the
 files a config names without leaving its folder), ``_load`` (finding, parsing
 and validating a config) and ``_migrate`` (writing the filled-in file back).
 """
 
-from ._load import LEGACY_AGENT_KEYS as LEGACY_AGENT_KEYS
 from ._load import find_config as find_config
 from ._load import load_config as load_config
 from ._model import AgentConfig as AgentConfig
@@ -23,3 +23,4 @@ from ._model import PerformanceConfig as PerformanceConfig
 from ._model import RetryConfig as RetryConfig
 from ._model import StepConfig as StepConfig
 from ._model import WorkflowConfig as WorkflowConfig
+from ._schema import LEGACY_AGENT_KEYS as LEGACY_AGENT_KEYS

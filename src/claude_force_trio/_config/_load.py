@@ -23,29 +23,23 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from .._dag import build_graph
 from .._errors import ConfigError, did_you_mean
+from .._public import publish
 from ._checks import (
-    Check,
-    _boolean,
     _check_keys,
     _check_text,
-    _choice,
     _expected,
-    _integer,
     _key_path,
-    _nullable,
-    _number,
     _object,
     _read,
     _require,
     _shown,
     _string,
-    _strings,
 )
 from ._files import Escapes, Refused, open_regular, read_inside, read_regular
 from ._model import (
@@ -62,9 +56,17 @@ from ._model import (
     StepConfig,
     WorkflowConfig,
 )
+from ._schema import (
+    AGENT_CHECKS,
+    AGENT_KEYS,
+    LEGACY_AGENT_KEYS,
+    SECTIONS,
+    STEP_CHECKS,
+    WORKFLOW_CHECKS,
+    read_section,
+)
 
 __all__ = [
-    "LEGACY_AGENT_KEYS",
     "AgentConfig",
     "ApiConfig",
     "CacheConfig",
@@ -116,121 +118,6 @@ def find_config(explicit: str | Path | None = None) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- sections
-
-# Every number has an upper bound too: generous for any real use, small enough
-# that no value overflows where it becomes seconds, bytes, a pool size or a SQL
-# LIMIT (``cache.max_size_mb: 1e308`` is finite and crashed every run).
-_DURATION = _number(high=365 * 24 * 3600)  # seconds: at most a year
-_DELAY = _number(high=24 * 3600, strict=False)  # a retry's wait: at most a day
-_MAX_TOKENS = _integer(high=1_000_000)
-_FRACTION = _number(high=1.0, strict=False)
-
-_SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
-    "defaults": (
-        Defaults,
-        {
-            "model": _string,
-            "max_tokens": _MAX_TOKENS,
-            "temperature": _nullable(_FRACTION),
-        },
-    ),
-    "cache": (
-        CacheConfig,
-        {
-            "enabled": _boolean,
-            "backend": _choice("disk", "redis"),
-            "ttl_hours": _number(high=100 * 8760),  # a century
-            "max_size_mb": _number(high=10 * 2**20),  # 10 TiB
-            "exclude_agents": _strings,
-            "redis_url": _nullable(_string),
-        },
-    ),
-    "performance": (
-        PerformanceConfig,
-        {
-            "max_concurrent_agents": _integer(high=10_000),
-            "step_timeout_s": _DURATION,
-            "workflow_timeout_s": _DURATION,
-        },
-    ),
-    "api": (
-        ApiConfig,
-        {
-            "version": _string,
-            "auth": _choice("x-api-key", "bearer"),
-            "connect_timeout_s": _DURATION,
-            "read_timeout_s": _DURATION,
-        },
-    ),
-    "retry": (
-        RetryConfig,
-        {
-            "max_attempts": _integer(high=100),
-            "initial_delay_s": _DELAY,
-            "max_delay_s": _DELAY,
-        },
-    ),
-    "circuit_breaker": (
-        CircuitBreakerConfig,
-        {
-            "failure_threshold": _integer(high=1_000_000),
-            "reset_timeout_s": _DURATION,
-            "half_open_max_calls": _integer(high=10_000),
-        },
-    ),
-    "features": (
-        FeaturesConfig,
-        dict.fromkeys(("async_enabled", "cache_enabled", "parallel_workflows_enabled"), _boolean),
-    ),
-    "memory": (
-        MemoryConfig,
-        {
-            "enabled": _boolean,
-            "max_context_items": _integer(high=1_000),
-            "max_context_chars": _integer(high=1_000_000),
-        },
-    ),
-}
-
-_AGENT_CHECKS: dict[str, Check] = {
-    "model": _nullable(_string),
-    "max_tokens": _nullable(_MAX_TOKENS),
-    "temperature": _nullable(_FRACTION),
-    "top_p": _nullable(_FRACTION),
-    "top_k": _nullable(_integer(high=1_000_000)),
-    "cache": _boolean,
-    "description": _nullable(_string),
-    "domains": _strings,
-    "priority": _nullable(_integer(low=-1_000_000, high=1_000_000)),
-}
-_AGENT_KEYS = frozenset({"file", "path", "contract", *_AGENT_CHECKS})
-#: Agent keys written by Claude Force's marketplace/import tools (plugin
-#: manifests, ``pick-agent``) that change nothing for us: accepted, kept, unused.
-LEGACY_AGENT_KEYS = frozenset({"skills", "tools", "version", "keywords", "category", "source"})
-
-_WORKFLOW_CHECKS: dict[str, Check] = {
-    "description": _nullable(_string),
-    "task": _nullable(_string),
-    "timeout_s": _nullable(_DURATION),
-    "on_failure": _choice("fail_fast", "continue"),
-}
-_STEP_CHECKS: dict[str, Check] = {
-    "task": _nullable(_string),
-    "dependencies": _strings,
-    "timeout_s": _nullable(_DURATION),
-}
-
-
-def _section(doc: Mapping[str, Any], name: str) -> Any:
-    cls, checks = _SECTIONS[name]
-    if name not in doc:
-        return cls()
-    obj = _object(doc[name], name)
-    _check_keys(obj, name, checks)
-    return cls(**_read(obj, name, checks))
-
-
 # ---------------------------------------------------------------- agents
 
 
@@ -273,7 +160,7 @@ def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
     if not name.strip():
         raise ConfigError(path, "an agent name must not be empty")
     obj = _object(raw, path)
-    _check_keys(obj, path, _AGENT_KEYS, LEGACY_AGENT_KEYS)
+    _check_keys(obj, path, AGENT_KEYS, LEGACY_AGENT_KEYS)
     if "file" in obj and "path" in obj:
         raise ConfigError(f"{path}.path", "give 'file' or its legacy name 'path', not both")
     key = "path" if "path" in obj else "file"
@@ -290,7 +177,7 @@ def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
         contract_file=contract_file,
         contract=contract,
         legacy_keys={k: v for k, v in obj.items() if k in LEGACY_AGENT_KEYS},
-        **_read(obj, path, _AGENT_CHECKS),
+        **_read(obj, path, AGENT_CHECKS),
     )
 
 
@@ -329,7 +216,7 @@ def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
         return _chain(name, raw, agents)
     if not isinstance(raw, dict):
         raise _expected(path, 'a list of agent names or an object with "steps"', raw)
-    _check_keys(raw, path, {"steps", *_WORKFLOW_CHECKS})
+    _check_keys(raw, path, {"steps", *WORKFLOW_CHECKS})
     raw_steps = _require(raw, path, "steps")
     if not isinstance(raw_steps, list):
         raise _expected(f"{path}.steps", "a list of steps", raw_steps)
@@ -339,16 +226,16 @@ def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
     for i, raw_step in enumerate(raw_steps):
         spath = f"{path}.steps[{i}]"
         step = _object(raw_step, spath)
-        _check_keys(step, spath, {"id", "agent", *_STEP_CHECKS})
+        _check_keys(step, spath, {"id", "agent", *STEP_CHECKS})
         step_id = _string(_require(step, spath, "id"), f"{spath}.id")
         agent = _known_agent(_require(step, spath, "agent"), f"{spath}.agent", agents)
-        steps.append(StepConfig(step_id, agent, path=spath, **_read(step, spath, _STEP_CHECKS)))
-    return WorkflowConfig(name, tuple(steps), path=path, **_read(raw, path, _WORKFLOW_CHECKS))
+        steps.append(StepConfig(step_id, agent, path=spath, **_read(step, spath, STEP_CHECKS)))
+    return WorkflowConfig(name, tuple(steps), path=path, **_read(raw, path, WORKFLOW_CHECKS))
 
 
 # ---------------------------------------------------------------- loading
 
-_OURS = ("defaults", "agents", "workflows", *_SECTIONS)
+_OURS = ("defaults", "agents", "workflows", *SECTIONS)
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -394,11 +281,11 @@ def load_config(path: str | Path) -> Config:
     file = Path(path).absolute()
     doc = _parse(file)
     root = file.parent
-    defaults = _section(doc, "defaults")
+    defaults = read_section(doc, "defaults")
     agents = {n: _agent(n, a, root) for n, a in _object(doc.get("agents", {}), "agents").items()}
     raw_workflows = _object(doc.get("workflows", {}), "workflows")
     workflows = {n: _workflow(n, w, agents) for n, w in raw_workflows.items()}
-    sections = {name: _section(doc, name) for name in _SECTIONS if name != "defaults"}
+    sections = {name: read_section(doc, name) for name in SECTIONS if name != "defaults"}
     retry: RetryConfig = sections["retry"]
     if retry.max_delay_s < retry.initial_delay_s:
         raise ConfigError(
@@ -422,3 +309,6 @@ def _check_graphs(workflows: Collection[WorkflowConfig]) -> None:
     # so a bad workflow fails at load time, not halfway through a run.
     for workflow in workflows:
         build_graph(workflow)
+
+
+publish(globals())

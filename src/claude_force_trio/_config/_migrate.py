@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._load import _SECTIONS, AgentConfig, Config, WorkflowConfig
+from ._model import AgentConfig, Config, WorkflowConfig
+from ._schema import SECTIONS
 
 __all__ = ["config_to_dict"]
 
@@ -69,7 +70,7 @@ def _workflow_dict(workflow: WorkflowConfig) -> list[str] | dict[str, Any]:
 
 
 def _section_dict(value: Any, name: str) -> dict[str, Any]:
-    _, checks = _SECTIONS[name]
+    _, checks = SECTIONS[name]
     out = {}
     for key in checks:
         item = getattr(value, key)
@@ -95,7 +96,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     out["defaults"] = _section_dict(config.defaults, "defaults")
     out["agents"] = {n: _agent_dict(a, config.root) for n, a in config.agents.items()}
     out["workflows"] = {n: _workflow_dict(w) for n, w in config.workflows.items()}
-    for name in _SECTIONS:
+    for name in SECTIONS:
         if name != "defaults":
             out[name] = _section_dict(getattr(config, name), name)
     out |= {k: v for k, v in config.ignored_sections.items() if k not in head}

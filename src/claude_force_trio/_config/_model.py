@@ -1,9 +1,9 @@
 """The configuration model: frozen dataclasses for every section of ``claude.json``.
 
-Why a module that imports nothing of ours: everything reads the config — the
-graph, the engine, the cache, the CLI — and the loader that builds it reads
-the graph to reject cycles. Keeping the shapes here, apart from the loading,
-lets any module depend on them without an import circle.
+Why a module that imports nothing of ours (but the public table): everything
+reads the config — the graph, the engine, the cache, the CLI — and the loader
+that builds it reads the graph to reject cycles. Keeping the shapes here, apart
+from the loading, lets any module depend on them without an import circle.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from .._public import publish
 
 __all__ = [
     "AgentConfig",
@@ -190,3 +192,6 @@ class Config:
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.
     ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+publish(globals())

@@ -2,7 +2,7 @@
 
 ``app`` is the root typer app (global options and error handling live in
 ``_app``); each group module contributes its commands here, in one place, so the
-shape of the CLI (DESIGN.md §4) can be read at a glance. ``main()`` is the
+shape of the CLI can be read at a glance. ``main()`` is the
 console-script entry point and what ``python -m claude_force_trio`` calls.
 """
 

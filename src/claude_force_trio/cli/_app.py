@@ -1,7 +1,7 @@
 """The root ``cft`` app: global options, config and backend resolution, error handling.
 
 Why the error handling lives here, as a decorator every command wears: the CLI
-contract (DESIGN.md §4) is that a bad config, an unknown agent or a malformed
+contract is that a bad config, an unknown agent or a malformed
 input file is *one* line on stderr (``error: <path>: <message>``) and exit code
 2, never a traceback. Commands raise :class:`CFTError` freely; :func:`handles_errors`
 turns it into that line. Anything else is a bug and is allowed to show.
@@ -49,7 +49,7 @@ __all__ = [
     "unknown_name",
 ]
 
-#: Exit codes (DESIGN.md §4): 0 success, 1 a run failed, 2 usage or config error.
+#: Exit codes: 0 success, 1 a run failed, 2 usage or config error.
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 #: A run stopped with Ctrl-C: the shell convention 128 + SIGINT, so scripts can tell
@@ -95,19 +95,13 @@ def state_dir() -> Path:
 async def open_metrics() -> AsyncIterator[MetricsRecorder]:
     """The metrics hook for a command's run: lines land in ``$CFT_HOME/metrics``.
 
-    Flushed in a worker thread on the way out, also when the run failed or was
-    interrupted, so ``cft metrics`` sees every call that finished.
+    Closed (flushed, shielded, retried) on the way out, also when the run failed
+    or was interrupted, so ``cft metrics`` sees every call that finished.
     """
-    import trio
+    from .._metrics import MetricsRecorder
 
-    from .._metrics._recorder import MetricsRecorder
-
-    recorder = MetricsRecorder(state_dir() / "metrics")
-    try:
+    async with MetricsRecorder(state_dir() / "metrics") as recorder:
         yield recorder
-    finally:
-        with trio.CancelScope(shield=True):
-            await recorder.aflush()
 
 
 @contextlib.asynccontextmanager
@@ -171,7 +165,7 @@ class Globals:
         """Resolve where requests go, and show the simulator notice once, on stderr."""
         from .._backend import resolve_backend
 
-        backend = resolve_backend(self.simulate, api=config.api)
+        backend = resolve_backend(self.simulate, api=config.api, default_to_simulator=True)
         if backend.notice:
             _console.notice(backend.notice)
         return backend

@@ -1,6 +1,6 @@
 """Where the CLI writes: one rich Console for stdout, one for stderr, and small helpers.
 
-Why helpers instead of ``print`` everywhere: the contract (DESIGN.md §4) is that
+Why helpers instead of ``print`` everywhere: the contract is that
 stdout carries results only — exactly one JSON document under ``--json`` — and
 every diagnostic (errors, the simulator notice, summaries) goes to stderr as one
 line, never wrapped, never a traceback. Keeping those rules in one module makes

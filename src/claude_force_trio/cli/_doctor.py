@@ -136,7 +136,9 @@ async def run_checks(
         detail = f"{len(config.agents)} agent files readable" if ok else ", ".join(unreadable)
         checks.append(Check("agent files readable", ok, detail))
     try:
-        backend = resolve_backend(simulate, api=config.api if config else None, env=env)
+        backend = resolve_backend(
+            simulate, api=config.api if config else None, env=env, default_to_simulator=True
+        )
     except CFTError as exc:
         checks.append(Check("API key", False, str(exc)))
         backend = None

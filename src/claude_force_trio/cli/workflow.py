@@ -174,14 +174,17 @@ def _positive(value: float | None, option: str) -> float | None:
     return value
 
 
-async def _stop_on_sigint(stop: trio.Event) -> None:
+async def _stop_on_sigint(stop: trio.Event, *, task_status: trio.TaskStatus[None]) -> None:
     """Turn the first Ctrl-C into ``stop.set()``: the run then cancels cleanly.
 
-    A second Ctrl-C, once this receiver is closed, interrupts as usual.
+    Reports readiness once the receiver is installed, so no step starts before a
+    Ctrl-C can be caught. A second Ctrl-C, once this receiver is closed,
+    interrupts as usual.
     """
     import trio
 
     with trio.open_signal_receiver(signal.SIGINT) as signals:
+        task_status.started()
         async for _ in signals:
             stop.set()
             return
@@ -271,7 +274,7 @@ def run(
             ) as engine,
             trio.open_nursery() as nursery,
         ):
-            nursery.start_soon(_stop_on_sigint, stop)
+            await nursery.start(_stop_on_sigint, stop)
             run = functools.partial(
                 engine.run_workflow,
                 name,

@@ -1,0 +1,148 @@
+"""The wire format of the Messages API: request headers, kept response headers, usage, text.
+
+Shared by the client (JSON answers) and the stream reader (SSE answers), so
+both read a server the same way and neither grows past one job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from importlib import metadata
+
+import httpx
+
+from .._types import Usage
+from ._redact import SHORT_LIMIT, Redactor
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "NOT_FOR_COUNT",
+    "build_headers",
+    "clean_text",
+    "dumps",
+    "kept_headers",
+    "merge_usage",
+    "opt_str",
+    "usage_from_counts",
+]
+
+#: The most (decoded) bytes a non-streamed response body may have: a Message
+#: is rarely over 1 MB, and gzip must not let a few kilobytes unpack into gigabytes.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+#: Response headers worth keeping: what the retry layer and the rate limiter read.
+_KEPT_HEADERS = frozenset({"request-id", "retry-after", "retry-after-ms", "x-should-retry"})
+_RATELIMIT_PREFIX = "anthropic-ratelimit-"
+
+#: Fields of a Messages body that ``count_tokens`` rejects as unknown, so callers
+#: may count the very body they are about to send. A deny-list rather than an
+#: allow-list so fields added to both endpoints later pass through.
+NOT_FOR_COUNT = frozenset(
+    {
+        "max_tokens",
+        "stream",
+        "temperature",
+        "top_k",
+        "top_p",
+        "stop_sequences",
+        "metadata",
+        "service_tier",
+        "container",
+        "inference_geo",
+    }
+)
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("claude-force-trio")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def build_headers(
+    *, api_key: str | None, auth: str, version: str, user_agent: str | None, accept: str
+) -> httpx.Headers:
+    """Build the request headers once, so no call pays for them again."""
+    headers = {
+        "anthropic-version": version,
+        "content-type": "application/json",
+        "accept": accept,
+        "user-agent": user_agent or f"claude-force-trio/{_package_version()}",
+    }
+    if accept == "application/json":
+        headers["accept-encoding"] = "gzip, deflate"
+    else:
+        # A compressed event stream can sit in a proxy's or zlib's buffer;
+        # events must reach on_text as soon as they are sent.
+        headers["accept-encoding"] = "identity"
+    if api_key:
+        if auth == "bearer":
+            headers["authorization"] = f"Bearer {api_key}"
+        else:
+            headers["x-api-key"] = api_key
+    return httpx.Headers(headers)
+
+
+def kept_headers(response: httpx.Response, redact: Redactor) -> dict[str, str]:
+    """The response headers worth keeping, their values scrubbed: a proxy may echo the key."""
+    kept: dict[str, str] = {}
+    for name, value in response.headers.multi_items():  # names come lower-cased
+        if name in _KEPT_HEADERS or name.startswith(_RATELIMIT_PREFIX):
+            kept[name] = redact(value, SHORT_LIMIT)
+    return kept
+
+
+def merge_usage(usage: dict[str, int], data: object) -> None:
+    """Fold an API ``usage`` object into ``usage``.
+
+    ``message_delta`` counts are cumulative for the whole message (not
+    increments) and fields may be null or absent, so each present integer
+    replaces the earlier one and the rest are left alone.
+    """
+    if not isinstance(data, dict):
+        return
+    for name in _USAGE_FIELDS:
+        value = data.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            usage[name] = value
+
+
+def usage_from_counts(counts: Mapping[str, int]) -> Usage:
+    return Usage(
+        counts.get("input_tokens", 0),
+        counts.get("output_tokens", 0),
+        counts.get("cache_creation_input_tokens", 0),
+        counts.get("cache_read_input_tokens", 0),
+    )
+
+
+def opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# A JSON "\\ud800" escape decodes to a lone surrogate, which no UTF-8 output can
+# carry: it would crash the next request's cache key, or the terminal printing it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """The answer's text as sent, but with any lone surrogate replaced by U+FFFD.
+
+    Valid pairs were already joined by the JSON decoder, so whatever surrogate
+    is left is lone: a broken server or proxy, made printable here once.
+    """
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
