@@ -1,4 +1,4 @@
-"""Validate JSON against the API's own OpenAPI description (``../shared/api``), for tests.
+"""Validate JSON against the API's own OpenAPI description (``tests/data``), for tests.
 
 The description is OpenAPI 3.0: ``nullable: true`` becomes a JSON-Schema ``null``
 alternative and boolean ``exclusiveMinimum``/``exclusiveMaximum`` become numbers,
@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 __all__ = ["SPEC_PATH", "require_spec", "spec_available", "validate", "validator"]
 
-SPEC_PATH = Path(__file__).parents[2] / "shared/api/anthropic-openapi.json"
+SPEC_PATH = Path(__file__).parent / "data" / "anthropic-openapi.json"
 
 
 def spec_available() -> bool:

@@ -1,4 +1,4 @@
-"""Backend selection (DESIGN.md §4) and the package's public surface."""
+"""Backend selection (the CLI's rules and the library's) and the package's public surface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``cft`` command line, in-process with typer's CliRunner (DESIGN.md §4 is the contract).
+"""The ``cft`` command line, in-process with typer's CliRunner (the README's CLI reference).
 
 Every test runs offline: no key in the environment, the embedded simulator with
 zero latency (``CFT_SIM_LATENCY_SCALE=0``), ``CFT_HOME`` in a temporary folder.
@@ -155,7 +155,7 @@ def test_version() -> None:
 
 
 def test_help_lists_every_group() -> None:
-    """-h shows the commands of DESIGN.md §4."""
+    """-h shows the commands of the CLI reference."""
     result = cft("-h", config=None)
     assert result.exit_code == 0
     for command in ("run", "run-many", "workflow", "agents", "sim", "config", "init"):
@@ -201,7 +201,7 @@ def test_run_plain() -> None:
 
 
 def test_run_json() -> None:
-    """run --json prints exactly one JSON document with the fields of DESIGN.md §4."""
+    """run --json prints exactly one JSON document with the contract's fields."""
     result = cft("run", "linter", "hello", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
