@@ -12,12 +12,15 @@ process, so what differs is only the client-side work per call:
 (b) ``AsyncClient.post(url, json=body, headers=...)`` + ``response.json()`` on
     the very same httpx client (same pool, same headers), under trio;
 (c) ``anthropic.AsyncAnthropic(max_retries=0).messages.create(...)`` under
-    asyncio (the SDK's own loop).
+    asyncio (the SDK's own loop);
+(d) ``MessagesClient.create(body)`` under asyncio, beside (c).
 
-Calls are sequential; (a) and (b) alternate call by call, and trio rounds
-alternate with SDK rounds, so drift (CPU frequency, a noisy neighbour) hits
-all three alike. Each round starts with unmeasured warm-up calls that open the
-connection. Targets: (a) ≤ 1.15 × (b) and (a) ≤ 0.5 × (c).
+Calls are sequential; the variants of one loop alternate call by call, and trio
+rounds alternate with asyncio rounds, so drift (CPU frequency, a noisy
+neighbour) hits them all alike. Each round starts with unmeasured warm-up calls
+that open the connection. A last pass runs 16 calls in flight at a time, (a) on
+trio and (c) on asyncio, and compares wall time per call. Targets: (a) ≤ 1.0 ×
+(b); (a) ≤ 0.5 × (c) sequentially and ≤ 0.9 × (c) at 16 in flight; (d) ≤ 1.2 × (a).
 """
 
 from __future__ import annotations
@@ -44,8 +47,11 @@ BODY: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Review the retry loop in _client.py"}],
 }
 WARMUP = 20
-TARGET_VS_HTTPX = 1.15
+TARGET_VS_HTTPX = 1.0
 TARGET_VS_SDK = 0.5
+TARGET_VS_SDK_CONCURRENT = 0.9
+TARGET_ASYNCIO_VS_TRIO = 1.2
+IN_FLIGHT = 16
 
 
 def raw_request(url: str) -> tuple[str, int, bytes]:
@@ -122,10 +128,11 @@ async def trio_round(url: str, calls: int) -> tuple[list[int], list[int], list[i
     return client_ns, httpx_ns, floor_ns
 
 
-async def sdk_round(url: str, calls: int) -> tuple[list[int], list[int]]:
-    """One round of (c) and the asyncio floor, alternating call by call; per-call ns."""
+async def sdk_round(url: str, calls: int) -> tuple[list[int], list[int], list[int]]:
+    """One round of (c), (d) and the asyncio floor, rotating call by call; per-call ns."""
     sdk_ns: list[int] = []
     floor_ns: list[int] = []
+    ours_ns: list[int] = []
     host, port, request = raw_request(url)
     reader, writer = await asyncio.open_connection(host, port)
 
@@ -141,23 +148,62 @@ async def sdk_round(url: str, calls: int) -> tuple[list[int], list[int]]:
             buf += chunk
             end = body_end(buf)
 
-    async with anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0) as sdk:
+    async with (
+        anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0) as sdk,
+        MessagesClient(base_url=url, api_key=KEY) as client,
+    ):
 
         async def via_sdk() -> None:
             await sdk.messages.create(**BODY)
 
+        async def via_client() -> None:
+            await client.create(BODY)
+
+        variants = [(via_sdk, sdk_ns), (via_socket, floor_ns), (via_client, ours_ns)]
         for _ in range(WARMUP):
-            await via_sdk()
-            await via_socket()
+            for fn, _samples in variants:
+                await fn()
         for i in range(calls):
-            pair = ((via_sdk, sdk_ns), (via_socket, floor_ns))
-            for fn, samples in pair if i % 2 else pair[::-1]:
+            for j in range(3):
+                fn, samples = variants[(i + j) % 3]
                 start = now_ns()
                 await fn()
                 samples.append(now_ns() - start)
     writer.close()
     await writer.wait_closed()
-    return sdk_ns, floor_ns
+    return sdk_ns, floor_ns, ours_ns
+
+
+async def trio_concurrent(url: str, calls: int) -> float:
+    """Wall seconds for ``calls`` calls of (a), :data:`IN_FLIGHT` at a time, on trio."""
+    async with MessagesClient(base_url=url, api_key=KEY, max_connections=IN_FLIGHT) as client:
+        for _ in range(WARMUP):
+            await client.create(BODY)
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                await client.create(BODY)
+
+        start = now_ns()
+        async with trio.open_nursery() as nursery:
+            for _ in range(IN_FLIGHT):
+                nursery.start_soon(worker, calls // IN_FLIGHT)
+        return (now_ns() - start) / 1e9
+
+
+async def sdk_concurrent(url: str, calls: int) -> float:
+    """Wall seconds for ``calls`` calls of (c), :data:`IN_FLIGHT` at a time, on asyncio."""
+    async with anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0) as sdk:
+        for _ in range(WARMUP):
+            await sdk.messages.create(**BODY)
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                await sdk.messages.create(**BODY)
+
+        start = now_ns()
+        await asyncio.gather(*(worker(calls // IN_FLIGHT) for _ in range(IN_FLIGHT)))
+        return (now_ns() - start) / 1e9
 
 
 def json_micro(url: str) -> dict[str, float]:
@@ -201,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     trio_floor_ns: list[int] = []
     sdk_ns: list[int] = []
     asyncio_floor_ns: list[int] = []
+    asyncio_client_ns: list[int] = []
+    concurrent: dict[str, list[float]] = {"client": [], "sdk": []}
 
     def run_sdk_round() -> None:
-        c, f = asyncio.run(sdk_round(url, per_round))
+        c, f, d = asyncio.run(sdk_round(url, per_round))
         sdk_ns.extend(c)
         asyncio_floor_ns.extend(f)
+        asyncio_client_ns.extend(d)
 
     with simulator_process(ttft_ms=0, tokens_per_s=0) as url:
         for r in range(args.rounds):
@@ -218,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             trio_floor_ns += f
             if not r % 2:
                 run_sdk_round()
+        for _ in range(3):
+            concurrent["client"].append(trio.run(trio_concurrent, url, args.calls))
+            concurrent["sdk"].append(asyncio.run(sdk_concurrent(url, args.calls)))
         micro = json_micro(url)
 
     med = {
@@ -226,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "sdk": median_us(sdk_ns),
         "trio_floor": median_us(trio_floor_ns),
         "asyncio_floor": median_us(asyncio_floor_ns),
+        "client_asyncio": median_us(asyncio_client_ns),
     }
+    per_call_16 = {name: sorted(walls)[1] / args.calls * 1e6 for name, walls in concurrent.items()}
+    vs_sdk_16 = per_call_16["client"] / per_call_16["sdk"]
+    asyncio_vs_trio = med["client_asyncio"] / med["client"]
     vs_httpx = med["client"] / med["httpx"]
     vs_sdk = med["client"] / med["sdk"]
     ok_httpx = vs_httpx <= TARGET_VS_HTTPX
@@ -253,8 +309,21 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_client_over_sdk": vs_sdk,
             "client_side_ratio_over_httpx": net_vs_httpx,
             "client_side_ratio_over_sdk": net_vs_sdk,
-            "targets": {"client_over_httpx": TARGET_VS_HTTPX, "client_over_sdk": TARGET_VS_SDK},
-            "pass": {"client_over_httpx": ok_httpx, "client_over_sdk": ok_sdk},
+            "per_call_us_at_16_in_flight": per_call_16,
+            "ratio_client_over_sdk_at_16": vs_sdk_16,
+            "ratio_asyncio_over_trio": asyncio_vs_trio,
+            "targets": {
+                "client_over_httpx": TARGET_VS_HTTPX,
+                "client_over_sdk": TARGET_VS_SDK,
+                "client_over_sdk_at_16": TARGET_VS_SDK_CONCURRENT,
+                "asyncio_over_trio": TARGET_ASYNCIO_VS_TRIO,
+            },
+            "pass": {
+                "client_over_httpx": ok_httpx,
+                "client_over_sdk": ok_sdk,
+                "client_over_sdk_at_16": vs_sdk_16 <= TARGET_VS_SDK_CONCURRENT,
+                "asyncio_over_trio": asyncio_vs_trio <= TARGET_ASYNCIO_VS_TRIO,
+            },
             "json_micro_us": micro,
             "versions": {
                 "python": sys.version.split()[0],
@@ -289,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{med['sdk']:.1f}",
                     f"{own['sdk']:.1f}",
                 ],
+                [
+                    "(d) MessagesClient.create (asyncio)",
+                    f"{med['client_asyncio']:.1f}",
+                    f"{med['client_asyncio'] - med['asyncio_floor']:.1f}",
+                ],
                 ["floor: raw trio socket, no HTTP library", f"{med['trio_floor']:.1f}", "0"],
                 ["floor: raw asyncio socket, no HTTP library", f"{med['asyncio_floor']:.1f}", "0"],
             ],
@@ -312,6 +386,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"{net_vs_sdk:.3f}",
                     f"≤ {TARGET_VS_SDK}",
                     _verdict(ok_sdk),
+                ],
+                [
+                    f"client ÷ SDK, {IN_FLIGHT} in flight (wall per call)",
+                    f"{vs_sdk_16:.3f}",
+                    "",
+                    f"≤ {TARGET_VS_SDK_CONCURRENT}",
+                    _verdict(vs_sdk_16 <= TARGET_VS_SDK_CONCURRENT),
+                ],
+                [
+                    "client on asyncio ÷ client on trio",
+                    f"{asyncio_vs_trio:.3f}",
+                    "",
+                    f"≤ {TARGET_ASYNCIO_VS_TRIO}",
+                    _verdict(asyncio_vs_trio <= TARGET_ASYNCIO_VS_TRIO),
                 ],
             ],
         )

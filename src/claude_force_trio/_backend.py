@@ -18,10 +18,12 @@ logging or a traceback's locals.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+import anyio
+import anyio.abc
 
 from ._config import ApiConfig, AuthStyle
 from ._errors import ConfigError
@@ -37,8 +39,8 @@ __all__ = [
     "Backend",
     "BackendChoice",
     "choose_backend",
-    "open_base_url",
     "resolve_backend",
+    "serve_simulator_url",
 ]
 
 API_URL = "https://api.anthropic.com"
@@ -163,27 +165,25 @@ def choose_backend(choice: BackendChoice | None, api: ApiConfig) -> Backend:
     raise ValueError(f"backend must be a Backend, 'simulator', 'api' or 'env', not {choice!r}")
 
 
-@asynccontextmanager
-async def open_base_url(
-    backend: Backend, simulator: SimulatorConfig | None = None
-) -> AsyncIterator[str]:
-    """The URL requests go to; for the embedded simulator, started here and stopped on exit.
+async def serve_simulator_url(
+    simulator: SimulatorConfig | None = None,
+    *,
+    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the embedded simulator until cancelled, reporting its URL once it listens.
 
-    The simulator is imported only here, so an engine that talks to a real
-    server never loads it.
+    Meant for ``url = await task_group.start(serve_simulator_url)``: the engine
+    starts it only when a call first needs it, so a run answered from the cache
+    never starts (or imports) the simulator.
 
     Args:
-        backend: where requests go.
-        simulator: settings of the embedded simulator (default: from the environment).
+        simulator: its settings (default: from the environment).
     """
-    if backend.kind != "simulator":
-        assert backend.base_url is not None
-        yield backend.base_url
-        return
     from .simulator import config_from_env, open_simulator
 
     async with open_simulator(simulator or config_from_env()) as sim:
-        yield sim.url
+        task_status.started(sim.url)
+        await anyio.sleep_forever()
 
 
 publish(globals())

@@ -10,7 +10,7 @@ method, ``send(call, observer)`` (``_call``), wrapping the next.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,29 +18,62 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ._api._breaker import BreakerKey, BreakerRegistry, BreakerState
-from ._api._client import MessagesClient
 from ._api._ratelimit import AdaptiveLimiter
 from ._api._resilience import ResilienceLayer
 from ._api._retry import RetryPolicy
-from ._backend import Backend, open_base_url
+from ._backend import Backend, serve_simulator_url
 from ._cache._layer import CacheLayer
 from ._cache._policy import ResponseCache, open_response_cache
-from ._call import Layer
+from ._call import Call, CallObserver, Layer
 from ._config import Config
 from ._events import BreakerStateChanged, ConcurrencyChanged, Event
 from ._record import RecordingLayer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import httpx
 
+    from ._types import MessageResult
     from .simulator import SimulatorConfig
 
-__all__ = ["TRANSPORT_URL", "CallStack", "open_call_stack"]
+__all__ = ["SIMULATOR_KEY", "TRANSPORT_URL", "CallStack", "OnDemandClient", "open_call_stack"]
 
 #: Where requests "go" when a transport answers them in-process.
 TRANSPORT_URL = "http://transport.invalid"
+#: What breakers key on for the embedded simulator, whose port is known only once it runs.
+SIMULATOR_KEY = "simulator:embedded"
+
+
+class OnDemandClient:
+    """The bottom layer: the HTTP client, opened by the first call that reaches it.
+
+    Why on demand: a run answered wholly from the response cache never needs a
+    connection pool, httpx or (with no key) the embedded simulator; opening
+    them only when a call first gets past the cache keeps such a run's process
+    start cheap. Concurrent first calls wait for one opening.
+
+    Args:
+        open_client: opens the client (and whatever it talks to) once.
+    """
+
+    def __init__(self, open_client: Callable[[], Awaitable[Layer]]) -> None:
+        self._open = open_client
+        self._client: Layer | None = None
+        self._lock = anyio.Lock()
+
+    @property
+    def opened(self) -> bool:
+        """Whether a call has needed the client yet."""
+        return self._client is not None
+
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+        """Send ``call`` through the client, opening it first if this is the first call."""
+        client = self._client
+        if client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await self._open()
+            client = self._client
+        return await client.send(call, observer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +84,8 @@ class CallStack:
         top: where calls go in (the recording layer).
         resilience: retries, breakers and the adaptive limiter (for statistics).
         response_cache: the response cache (counters, policy).
-        base_url: where requests go.
+        base_url: where requests go (``simulator:embedded`` for the embedded simulator,
+            whose port is known only once a call starts it).
     """
 
     top: Layer
@@ -72,7 +106,7 @@ async def open_call_stack(
     rng: random.Random | None = None,
     no_cache: bool = False,
 ) -> AsyncIterator[CallStack]:
-    """Open every layer for ``backend`` (starting the embedded simulator if it is one).
+    """Open the layers for ``backend``; the client (and simulator) open on the first call.
 
     Args:
         config: the loaded config (``api``, ``retry``, ``circuit_breaker``, ``cache``).
@@ -84,23 +118,73 @@ async def open_call_stack(
         rng: the retry jitter's source.
         no_cache: ``--no-cache``.
     """
+    failure: BaseException | None = None
+    async with anyio.create_task_group() as services:
+        try:
+            async with AsyncExitStack() as stack:
+
+                async def open_client() -> Layer:
+                    # Imported here: a run answered from the cache never loads httpx.
+                    from ._api._client import MessagesClient
+
+                    if backend.kind != "simulator":
+                        assert backend.base_url is not None
+                        base_url = backend.base_url
+                    elif transport is not None:
+                        base_url = TRANSPORT_URL  # a transport answers: nothing to start
+                    else:
+                        base_url = await services.start(serve_simulator_url, simulator)
+                    return await stack.enter_async_context(
+                        MessagesClient(
+                            base_url=base_url,
+                            api_key=backend.api_key,
+                            auth=backend.auth,
+                            version=(
+                                backend.version
+                                if backend.kind != "simulator"
+                                else config.api.version
+                            ),
+                            connect_timeout_s=config.api.connect_timeout_s,
+                            read_timeout_s=config.api.read_timeout_s,
+                            max_connections=max_concurrency,
+                            transport=transport,
+                        )
+                    )
+
+                yield await stack.enter_async_context(
+                    _stack_of(
+                        config,
+                        backend,
+                        emit,
+                        OnDemandClient(open_client),
+                        max_concurrency=max_concurrency,
+                        rng=rng,
+                        no_cache=no_cache,
+                    )
+                )
+        except BaseException as exc:  # re-raised below, outside the services' task group
+            failure = exc
+        services.cancel_scope.cancel()
+    if failure is not None:
+        try:
+            raise failure
+        finally:
+            del failure
+
+
+@asynccontextmanager
+async def _stack_of(
+    config: Config,
+    backend: Backend,
+    emit: Callable[[Event], object],
+    client: OnDemandClient,
+    *,
+    max_concurrency: int,
+    rng: random.Random | None,
+    no_cache: bool,
+) -> AsyncIterator[CallStack]:
+    """The layers above the client: resilience, the response cache, recording."""
     async with AsyncExitStack() as stack:
-        if transport is not None and backend.kind == "simulator":
-            base_url = TRANSPORT_URL  # a transport answers: nothing to start
-        else:
-            base_url = await stack.enter_async_context(open_base_url(backend, simulator))
-        client = await stack.enter_async_context(
-            MessagesClient(
-                base_url=base_url,
-                api_key=backend.api_key,
-                auth=backend.auth,
-                version=backend.version if backend.kind != "simulator" else config.api.version,
-                connect_timeout_s=config.api.connect_timeout_s,
-                read_timeout_s=config.api.read_timeout_s,
-                max_connections=max_concurrency,
-                transport=transport,
-            )
-        )
 
         def breaker_changed(key: BreakerKey, old: BreakerState, new: BreakerState) -> None:
             emit(BreakerStateChanged(key, old, new, anyio.current_time()))
@@ -108,9 +192,10 @@ async def open_call_stack(
         def concurrency_changed(value: int, reason: str) -> None:
             emit(ConcurrencyChanged(value, reason, anyio.current_time()))
 
+        base_url = backend.base_url if backend.kind != "simulator" else SIMULATOR_KEY
         resilience = ResilienceLayer(
             client,
-            base_url=client.base_url,
+            base_url=base_url or SIMULATOR_KEY,
             policy=RetryPolicy.from_config(config.retry),
             breakers=BreakerRegistry(config.circuit_breaker, on_state_change=breaker_changed),
             limiter=AdaptiveLimiter(max_concurrency, on_change=concurrency_changed),
@@ -120,4 +205,4 @@ async def open_call_stack(
             open_response_cache(config, no_cache=no_cache)
         )
         top = RecordingLayer(CacheLayer(resilience, response_cache), emit)
-        yield CallStack(top, resilience, response_cache, client.base_url)
+        yield CallStack(top, resilience, response_cache, base_url or SIMULATOR_KEY)
