@@ -115,8 +115,8 @@ async def run_waves(engine: Engine, name: str, graph: Graph[Any]) -> float:
     """The seed's scheduler: all ready steps as one batch, wait for the batch, repeat."""
     outputs: dict[str, str] = {}
     start = trio.current_time()
-    while len(outputs) < len(graph):
-        wave = graph.ready(done=outputs, started=outputs)
+    # When every wave waits for the whole batch, the ready set is the next level.
+    for wave in graph.levels():
         results: dict[str, str] = {}
 
         async def one(step_id: str, results: dict[str, str] = results) -> None:

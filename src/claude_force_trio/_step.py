@@ -22,7 +22,6 @@ step had done.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from ._pricing import cost_usd
 from ._prompts import DependencyOutput, build_request, system_blocks, user_message
 from ._reply_stream import ReplyStream, RestartCallback, TextCallback
 from ._results import StepResult, StepStatus
+from ._text import hash_task
 
 if TYPE_CHECKING:
     from ._api._retry import RetryDetails
@@ -361,8 +361,7 @@ class Step(CallObserver):
 
 
 def _task_hash(body: dict[str, object]) -> str:
-    """sha256 of the user message: metrics can group repeats without storing the task."""
+    """The hash of the user message: metrics can group repeats without storing the task."""
     messages = body.get("messages")
     content = messages[-1].get("content", "") if isinstance(messages, list) and messages else ""
-    text = content if isinstance(content, str) else repr(content)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hash_task(content if isinstance(content, str) else repr(content))

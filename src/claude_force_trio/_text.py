@@ -12,9 +12,11 @@ error names the place. What we print is made safe the other way:
 
 from __future__ import annotations
 
+import hashlib
+
 from ._errors import ConfigError
 
-__all__ = ["check_text", "printable", "text_problem"]
+__all__ = ["check_text", "hash_task", "printable", "text_problem"]
 
 
 def text_problem(text: str) -> str | None:
@@ -57,3 +59,9 @@ def printable(text: str) -> str:
         text: a path or value that may have come from undecodable bytes.
     """
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def hash_task(text: str) -> str:
+    """The SHA-256 hex digest of a task: how events, metrics and memory name a task
+    without storing it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from .._metrics._record import hash_task
 from .._quarantine import COMPANIONS, Damaged
+from .._text import hash_task
 from .._types import Usage
 from ._database import Database
 from ._items import MemoryItem, MemoryStats

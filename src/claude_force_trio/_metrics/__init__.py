@@ -7,6 +7,7 @@ hook: buffering, flushing, retries), ``_aggregate`` (streaming summaries),
 off their agent's normal). Every one of them is cheap to import.
 """
 
+from .._text import hash_task as hash_task
 from ._aggregate import GroupStats as GroupStats
 from ._aggregate import ReadStats as ReadStats
 from ._aggregate import Summary as Summary
@@ -19,5 +20,4 @@ from ._files import METRICS_FILE as METRICS_FILE
 from ._files import metrics_files as metrics_files
 from ._quantiles import Quantiles as Quantiles
 from ._record import FIELDS as FIELDS
-from ._record import hash_task as hash_task
 from ._recorder import MetricsRecorder as MetricsRecorder

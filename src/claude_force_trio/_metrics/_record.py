@@ -12,7 +12,6 @@ What is never written: the task text (only ``task_hash``, a SHA-256) and the key
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from .._events import (
     WorkflowStarted,
 )
 
-__all__ = ["FIELDS", "RecordBuilder", "hash_task"]
+__all__ = ["FIELDS", "RecordBuilder"]
 
 #: The keys of every line, in order (also the CSV columns of ``cft metrics export``).
 FIELDS = (
@@ -58,11 +57,6 @@ FIELDS = (
 Finished = StepSucceeded | StepFailed | StepTimedOut | StepCancelled
 _FINISHED = (StepSucceeded, StepFailed, StepTimedOut, StepCancelled)
 _MAX_REMEMBERED = 4096  # entries per table: a bound on what a long-lived engine keeps
-
-
-def hash_task(text: str) -> str:
-    """The SHA-256 hex digest of a task: how metrics and memory name a task without storing it."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
