@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from ._api._retry import set_testing as set_testing
     from ._backend import Backend as Backend
     from ._backend import resolve_backend as resolve_backend
-    from ._compat import AgentOrchestrator as AgentOrchestrator
-    from ._compat import AgentResult as AgentResult
     from ._config._load import find_config as find_config
     from ._config._load import load_config as load_config
     from ._config._model import AgentConfig as AgentConfig
@@ -88,6 +86,8 @@ if TYPE_CHECKING:
     from ._results import WorkflowResult as WorkflowResult
     from ._types import MessageResult as MessageResult
     from ._types import Usage as Usage
+    from .compat.orchestrator import AgentOrchestrator as AgentOrchestrator
+    from .compat.orchestrator import AgentResult as AgentResult
 
 # Public names are imported on first use, so that ``cft --help`` and a plain
 # ``import claude_force_trio`` do not pay for anyio, httpx and the engine up front.

@@ -84,8 +84,8 @@ PUBLIC: dict[str, str] = {
     "StepTimeoutError": "._errors",
     "StreamError": "._errors",
     # Claude Force compatibility
-    "AgentOrchestrator": "._compat",
-    "AgentResult": "._compat",
+    "AgentOrchestrator": ".compat.orchestrator",
+    "AgentResult": ".compat.orchestrator",
 }
 
 

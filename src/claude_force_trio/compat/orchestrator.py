@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ._backend import Backend, resolve_backend
-from ._config import Config, load_config
-from ._engine import open_engine
-from ._public import publish
-from ._results import StepResult, WorkflowResult
+from .._backend import Backend, resolve_backend
+from .._config import Config, load_config
+from .._engine import open_engine
+from .._public import publish
+from .._results import StepResult, WorkflowResult
 
 T = TypeVar("T")
 
@@ -223,7 +223,7 @@ class AgentOrchestrator:
 
     def list_workflows(self) -> dict[str, list[str]]:
         """Workflows as lists of agent names, in topological order."""
-        from ._dag import build_graph
+        from .._dag import build_graph
 
         listing = {}
         for name, workflow in self.config.workflows.items():
@@ -233,7 +233,7 @@ class AgentOrchestrator:
 
     def get_agent_info(self, agent_name: str) -> dict[str, Any]:
         """An agent's settings and the start of its definition."""
-        from ._errors import ConfigError
+        from .._errors import ConfigError
 
         agent = self.config.agents.get(agent_name)
         if agent is None:
