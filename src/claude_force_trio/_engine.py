@@ -63,7 +63,7 @@ class Engine:
         resilience: the retry policy, circuit breakers and adaptive limiter every
             request goes through; ``resilience.breakers.statistics()`` and
             ``resilience.limiter.statistics()`` are snapshots for dashboards.
-        response_cache: the response cache (``None`` when it is off).
+        response_cache: the response cache (always present: its policy says whether it is used).
         memory: agent memory (``None`` when it is off).
     """
 
