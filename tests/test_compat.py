@@ -25,7 +25,7 @@ def test_sync_execute_agent_from_plain_python() -> None:
     result = orchestrator.execute_agent("linter", "Review utils.py")
     assert isinstance(result, AgentResult)
     assert result.success
-    assert result.errors is None
+    assert result.errors == []
     assert "utils.py" in result.output
     assert result.metadata["input_tokens"] > 0
     assert result.metadata["tokens_used"] == (

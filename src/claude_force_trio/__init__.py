@@ -54,9 +54,11 @@ if TYPE_CHECKING:
     from ._errors import CFTError as CFTError
     from ._errors import CircuitOpenError as CircuitOpenError
     from ._errors import ConfigError as ConfigError
+    from ._errors import ConfigNotFoundError as ConfigNotFoundError
     from ._errors import InternalServerError as InternalServerError
     from ._errors import LocalResourceError as LocalResourceError
     from ._errors import LocalTimeoutError as LocalTimeoutError
+    from ._errors import MissingAPIKeyError as MissingAPIKeyError
     from ._errors import NotFoundError as NotFoundError
     from ._errors import OverloadedError as OverloadedError
     from ._errors import PermissionDeniedError as PermissionDeniedError
@@ -65,6 +67,9 @@ if TYPE_CHECKING:
     from ._errors import StepError as StepError
     from ._errors import StepTimeoutError as StepTimeoutError
     from ._errors import StreamError as StreamError
+    from ._errors import TrackingDisabledError as TrackingDisabledError
+    from ._errors import UnknownAgentError as UnknownAgentError
+    from ._errors import UnknownWorkflowError as UnknownWorkflowError
     from ._events import BreakerStateChanged as BreakerStateChanged
     from ._events import CallFinished as CallFinished
     from ._events import ConcurrencyChanged as ConcurrencyChanged
@@ -86,8 +91,12 @@ if TYPE_CHECKING:
     from ._results import WorkflowResult as WorkflowResult
     from ._types import MessageResult as MessageResult
     from ._types import Usage as Usage
+    from .compat._async_results import AsyncAgentResult as AsyncAgentResult
+    from .compat._results import AgentResult as AgentResult
+    from .compat._tracking import MetricsTracker as MetricsTracker
+    from .compat.async_orchestrator import AsyncAgentOrchestrator as AsyncAgentOrchestrator
+    from .compat.hybrid_orchestrator import HybridOrchestrator as HybridOrchestrator
     from .compat.orchestrator import AgentOrchestrator as AgentOrchestrator
-    from .compat.orchestrator import AgentResult as AgentResult
 
 # Public names are imported on first use, so that ``cft --help`` and a plain
 # ``import claude_force_trio`` do not pay for anyio, httpx and the engine up front.

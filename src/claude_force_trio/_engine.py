@@ -33,7 +33,7 @@ import anyio
 from ._backend import Backend, BackendChoice, choose_backend
 from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
 from ._dag import build_graph
-from ._errors import ConfigError
+from ._errors import ConfigError, UnknownAgentError, UnknownWorkflowError
 from ._events import Emitter, Hook
 from ._prompts import DependencyOutput
 from ._public import publish
@@ -107,16 +107,14 @@ class Engine:
         try:
             return self.config.agents[name]
         except KeyError:
-            known = ", ".join(sorted(self.config.agents)) or "none configured"
-            raise ConfigError(path, f"unknown agent {name!r} (known: {known})") from None
+            raise UnknownAgentError(path, name, self.config.agents) from None
 
     def workflow(self, name: str) -> WorkflowConfig:
         """The workflow called ``name``; a :class:`ConfigError` if there is none."""
         try:
             return self.config.workflows[name]
         except KeyError:
-            known = ", ".join(sorted(self.config.workflows)) or "none configured"
-            raise ConfigError("workflow", f"unknown workflow {name!r} (known: {known})") from None
+            raise UnknownWorkflowError("workflow", name, self.config.workflows) from None
 
     def _timeout(self, value: float | None, name: str, default: float) -> float:
         return default if value is None else check_timeout(value, name)

@@ -6,6 +6,11 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
 
     CFTError
     ├── ConfigError                 bad claude.json, agent file, or argument; names the JSON path
+    │   ├── ConfigNotFoundError     no claude.json, or no file it names     (+ FileNotFoundError)
+    │   ├── UnknownAgentError       a name the config has no agent for      (+ ValueError)
+    │   ├── UnknownWorkflowError    a name the config has no workflow for   (+ ValueError)
+    │   └── MissingAPIKeyError      a key required up front, and none set   (+ ValueError)
+    ├── TrackingDisabledError       metrics asked of an untracked orchestrator (+ RuntimeError)
     ├── APIError                    anything that went wrong talking to the Messages API
     │   ├── APIConnectionError      no HTTP response: refused, reset, TLS, protocol error
     │   │   ├── APITimeoutError     connect/read/write/pool timeout of one attempt
@@ -25,6 +30,11 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     ├── CircuitOpenError            the breaker for (base URL, model) is open; no request was sent
     ├── StepTimeoutError            a step ran past its own deadline
     └── StepError                   raise_for_status() of a step that did not succeed (skipped…)
+
+Why some errors are builtin exceptions too: Claude Force raised ``ValueError``
+for unknown agents and workflows, ``FileNotFoundError`` for a missing config and
+``RuntimeError`` when tracking is off, so code migrating from it keeps its
+``except`` clauses, whichever layer (engine, loader, compatibility API) raises.
 
 The API key never appears in any message. Errors carry what the *server* said,
 and a server or proxy may quote the request back, so the client scrubs every
@@ -51,9 +61,11 @@ __all__ = [
     "CFTError",
     "CircuitOpenError",
     "ConfigError",
+    "ConfigNotFoundError",
     "InternalServerError",
     "LocalResourceError",
     "LocalTimeoutError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
@@ -62,7 +74,11 @@ __all__ = [
     "StepError",
     "StepTimeoutError",
     "StreamError",
+    "TrackingDisabledError",
+    "UnknownAgentError",
+    "UnknownWorkflowError",
     "did_you_mean",
+    "not_found_message",
     "status_error",
 ]
 
@@ -83,6 +99,72 @@ class ConfigError(CFTError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """Raised when a file the configuration needs is not there.
+
+    The ``claude.json`` itself (``path`` is the file or folder tried), or a
+    file it names (``path`` is the JSON path: ``agents.linter.file``).
+    """
+
+
+class _UnknownName(ConfigError, ValueError):
+    """An agent or workflow name the config does not define (see the two subclasses)."""
+
+    kind = "name"
+
+    def __init__(
+        self, path: str, name: object, known: Iterable[str], message: str | None = None
+    ) -> None:
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(path, message or not_found_message(self.kind, name, self.known))
+
+
+class UnknownAgentError(_UnknownName):
+    """Raised when a name is not one of the config's agents.
+
+    The message says ``not found`` and suggests close names (``Did you mean?``)
+    or lists the agents (``Available agents:``), as Claude Force's did.
+
+    Attributes:
+        name: the name asked for.
+        known: the agents the config defines, sorted.
+    """
+
+    kind = "agent"
+
+
+class UnknownWorkflowError(_UnknownName):
+    """Raised when a name is not one of the config's workflows.
+
+    Attributes as :class:`UnknownAgentError`; the message lists ``Available workflows:``.
+    """
+
+    kind = "workflow"
+
+
+class MissingAPIKeyError(ConfigError, ValueError):
+    """Raised when a key is required up front (``validate_api_key=True``) and none is set."""
+
+    def __init__(self, path: str = "ANTHROPIC_API_KEY") -> None:
+        super().__init__(
+            path,
+            "Anthropic API key not found: export ANTHROPIC_API_KEY='your-api-key' "
+            "(create one at https://console.anthropic.com/account/keys) "
+            "or pass anthropic_api_key=...",
+        )
+
+
+class TrackingDisabledError(CFTError, RuntimeError):
+    """Raised when metrics are asked of an orchestrator built with ``enable_tracking=False``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Performance tracking is not enabled: create the orchestrator with "
+            "enable_tracking=True (the default) to record every call"
+        )
 
 
 class APIError(CFTError):
@@ -283,6 +365,23 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def not_found_message(kind: str, name: object, known: Iterable[str]) -> str:
+    """One line for a missing agent or workflow, in Claude Force's words.
+
+    ``unknown agent 'lintr' (not found). Did you mean? linter`` when names are
+    close (up to three), else ``… Available agents: a, b`` (the first ten).
+    Code and people that read Claude Force's messages find the same phrases.
+    """
+    names = sorted(known)
+    head = f"unknown {kind} {name!r} (not found)."
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6) if isinstance(name, str) else []
+    if close:
+        return f"{head} Did you mean? {', '.join(close)}"
+    listed = ", ".join(names[:10]) or "none configured"
+    more = f"… ({len(names)} in all)" if len(names) > 10 else ""
+    return f"{head} Available {kind}s: {listed}{more}"
 
 
 publish(globals())

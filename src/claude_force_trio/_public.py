@@ -72,9 +72,11 @@ PUBLIC: dict[str, str] = {
     "CFTError": "._errors",
     "CircuitOpenError": "._errors",
     "ConfigError": "._errors",
+    "ConfigNotFoundError": "._errors",
     "InternalServerError": "._errors",
     "LocalResourceError": "._errors",
     "LocalTimeoutError": "._errors",
+    "MissingAPIKeyError": "._errors",
     "NotFoundError": "._errors",
     "OverloadedError": "._errors",
     "PermissionDeniedError": "._errors",
@@ -83,9 +85,16 @@ PUBLIC: dict[str, str] = {
     "StepError": "._errors",
     "StepTimeoutError": "._errors",
     "StreamError": "._errors",
+    "TrackingDisabledError": "._errors",
+    "UnknownAgentError": "._errors",
+    "UnknownWorkflowError": "._errors",
     # Claude Force compatibility
     "AgentOrchestrator": ".compat.orchestrator",
-    "AgentResult": ".compat.orchestrator",
+    "AgentResult": ".compat._results",
+    "AsyncAgentOrchestrator": ".compat.async_orchestrator",
+    "AsyncAgentResult": ".compat._async_results",
+    "HybridOrchestrator": ".compat.hybrid_orchestrator",
+    "MetricsTracker": ".compat._tracking",
 }
 
 

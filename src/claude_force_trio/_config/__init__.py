@@ -7,8 +7,12 @@ files a config names without leaving its folder), ``_load`` (finding, parsing
 and validating a config) and ``_migrate`` (writing the filled-in file back).
 """
 
+from ._load import AgentFiles as AgentFiles
 from ._load import find_config as find_config
 from ._load import load_config as load_config
+from ._load import load_document as load_document
+from ._load import read_document as read_document
+from ._load import read_named as read_named
 from ._model import AgentConfig as AgentConfig
 from ._model import ApiConfig as ApiConfig
 from ._model import AuthStyle as AuthStyle

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from .._dag import build_graph
-from .._errors import ConfigError, did_you_mean
+from .._errors import ConfigError, ConfigNotFoundError, UnknownAgentError, did_you_mean
 from .._public import publish
 from ._checks import (
     _check_keys,
@@ -82,6 +82,9 @@ __all__ = [
     "WorkflowConfig",
     "find_config",
     "load_config",
+    "load_document",
+    "read_document",
+    "read_named",
 ]
 
 # ---------------------------------------------------------------- finding the file
@@ -99,7 +102,7 @@ def find_config(explicit: str | Path | None = None) -> Path:
         explicit: the ``--config`` value, if given.
 
     Raises:
-        ConfigError: naming the path that was tried, when no file is there.
+        ConfigNotFoundError: naming the path that was tried, when no file is there.
     """
     if explicit is not None and str(explicit) != "":
         path = Path(explicit).expanduser()
@@ -114,7 +117,7 @@ def find_config(explicit: str | Path | None = None) -> Path:
     # Not ``is_file()``: a FIFO or device there is named as such by the loader,
     # not reported as missing.
     if path.is_dir() or not path.exists():
-        raise ConfigError(str(path), _NOT_FOUND)
+        raise ConfigNotFoundError(str(path), _NOT_FOUND)
     return path
 
 
@@ -127,7 +130,7 @@ MAX_AGENT_FILE_BYTES = 1 << 20
 MAX_CONFIG_BYTES = 16 << 20
 
 
-def _read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
+def read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
     """Read a file the config names: a regular UTF-8 file inside ``root``, of at most 1 MiB.
 
     The folder rule is enforced on what is *opened*, not on a path checked
@@ -144,7 +147,7 @@ def _read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
     except Refused as exc:
         raise ConfigError(path, f"{shown} {exc}") from None
     except FileNotFoundError as exc:
-        raise ConfigError(path, f"file not found: {shown}") from exc
+        raise ConfigNotFoundError(path, f"file not found: {shown}") from exc
     except ValueError as exc:  # a NUL in the path
         raise ConfigError(path, f"invalid path {written!r}") from exc
     except OSError as exc:  # permissions, a name too long, a symlink loop…
@@ -155,7 +158,11 @@ def _read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
         raise ConfigError(path, f"{shown} is not valid UTF-8 (byte {exc.start})") from exc
 
 
-def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
+#: Supplies an agent's ``(definition, contract)`` text instead of the loader reading its files.
+AgentFiles = Callable[[str], tuple[str, str | None]]
+
+
+def _agent(name: str, raw: Any, root: Path, files: AgentFiles | None = None) -> AgentConfig:
     path = _key_path("agents", name)
     if not name.strip():
         raise ConfigError(path, "an agent name must not be empty")
@@ -164,12 +171,19 @@ def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
     if "file" in obj and "path" in obj:
         raise ConfigError(f"{path}.path", "give 'file' or its legacy name 'path', not both")
     key = "path" if "path" in obj else "file"
-    file, definition = _read_named(root, _require(obj, path, key), f"{path}.{key}")
+    written = _require(obj, path, key)
+    contract_file = contract = None
+    if files is not None:
+        file = root / _string(written, f"{path}.{key}")
+        definition, contract = files(name)
+        if obj.get("contract") is not None:
+            contract_file = root / _string(obj["contract"], f"{path}.contract")
+    else:
+        file, definition = read_named(root, written, f"{path}.{key}")
+        if obj.get("contract") is not None:
+            contract_file, contract = read_named(root, obj["contract"], f"{path}.contract")
     if not definition.strip():
         raise ConfigError(f"{path}.{key}", f"{os.path.relpath(file, root)} is empty")
-    contract_file = contract = None
-    if obj.get("contract") is not None:
-        contract_file, contract = _read_named(root, obj["contract"], f"{path}.contract")
     return AgentConfig(
         name=name,
         file=file,
@@ -187,7 +201,8 @@ def _agent(name: str, raw: Any, root: Path) -> AgentConfig:
 def _known_agent(value: Any, path: str, agents: Collection[str]) -> str:
     name = _string(value, path)
     if name not in agents:
-        raise ConfigError(path, f"unknown agent {name!r}{did_you_mean(name, agents)}")
+        hint = did_you_mean(name, agents)
+        raise UnknownAgentError(path, name, agents, f"unknown agent {name!r}{hint}")
     return name
 
 
@@ -238,12 +253,18 @@ def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
 _OURS = ("defaults", "agents", "workflows", *SECTIONS)
 
 
-def _parse(path: Path) -> dict[str, Any]:
+def read_document(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, checked as UTF-8 text but not yet validated.
+
+    Raises:
+        ConfigNotFoundError: there is no file at ``path``.
+        ConfigError: unreadable, not a regular file, too large, or not a JSON object.
+    """
     where = str(path)
     try:
         data = read_regular(open_regular(path), MAX_CONFIG_BYTES)
     except FileNotFoundError as exc:
-        raise ConfigError(where, _NOT_FOUND) from exc
+        raise ConfigNotFoundError(where, _NOT_FOUND) from exc
     except Refused as exc:  # a FIFO (which would block), a device, a huge file
         raise ConfigError(where, str(exc)) from None
     except (OSError, ValueError) as exc:  # permissions…, a NUL in the path
@@ -279,10 +300,32 @@ def load_config(path: str | Path) -> Config:
             file, for unreadable or malformed JSON).
     """
     file = Path(path).absolute()
-    doc = _parse(file)
+    return load_document(read_document(file), file)
+
+
+def load_document(
+    doc: dict[str, Any], file: Path, *, agent_files: AgentFiles | None = None
+) -> Config:
+    """Validate a parsed ``claude.json`` (see :func:`read_document`) into a :class:`Config`.
+
+    Why apart from :func:`load_config`: the Claude Force compatibility layer
+    keeps the raw document (its users read and edit it as a dict) and builds a
+    config from it at run time, with the agents it needs and their text from
+    its own in-memory cache of agent files.
+
+    Args:
+        doc: the document.
+        file: where it came from (absolute); its folder is the agents' root.
+        agent_files: gives each agent's definition and contract text; by
+            default the loader reads the files the document names.
+
+    Raises:
+        ConfigError: for the first problem found, naming its JSON path.
+    """
     root = file.parent
     defaults = read_section(doc, "defaults")
-    agents = {n: _agent(n, a, root) for n, a in _object(doc.get("agents", {}), "agents").items()}
+    raw_agents = _object(doc.get("agents", {}), "agents")
+    agents = {n: _agent(n, a, root, agent_files) for n, a in raw_agents.items()}
     raw_workflows = _object(doc.get("workflows", {}), "workflows")
     workflows = {n: _workflow(n, w, agents) for n, w in raw_workflows.items()}
     sections = {name: read_section(doc, name) for name in SECTIONS if name != "defaults"}

@@ -11,7 +11,24 @@ siblings here one to one. See ``docs/migrating-from-claude-force.md``.
 
 from __future__ import annotations
 
+from ._async_results import AsyncAgentResult as AsyncAgentResult
+from ._results import AgentResult as AgentResult
+from ._tracking import MetricsTracker as MetricsTracker
+from .async_orchestrator import AsyncAgentOrchestrator as AsyncAgentOrchestrator
+from .hybrid_orchestrator import CostEstimate as CostEstimate
+from .hybrid_orchestrator import HybridOrchestrator as HybridOrchestrator
+from .hybrid_orchestrator import ModelPricing as ModelPricing
+from .hybrid_orchestrator import get_hybrid_orchestrator as get_hybrid_orchestrator
 from .orchestrator import AgentOrchestrator as AgentOrchestrator
-from .orchestrator import AgentResult as AgentResult
 
-__all__ = ["AgentOrchestrator", "AgentResult"]
+__all__ = [
+    "AgentOrchestrator",
+    "AgentResult",
+    "AsyncAgentOrchestrator",
+    "AsyncAgentResult",
+    "CostEstimate",
+    "HybridOrchestrator",
+    "MetricsTracker",
+    "ModelPricing",
+    "get_hybrid_orchestrator",
+]

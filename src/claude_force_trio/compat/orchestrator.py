@@ -1,135 +1,127 @@
-"""``AgentOrchestrator``: Claude Force's API on top of the engine.
+"""``AgentOrchestrator``: Claude Force 1.3's orchestrator API, running on this engine.
 
-Why: existing Claude Force code (``orchestrator.run_agent(...)``,
-``run_workflow(...)`` returning ``AgentResult`` lists) should keep working when
-it switches imports, and gain the eager DAG scheduler, the simulator and the
-correct cost accounting for free.
+Why: code written for Claude Force (``run_agent`` / ``run_workflow`` returning
+``AgentResult``, its ``except ValueError`` / ``FileNotFoundError`` clauses, its
+performance-tracking calls) keeps working when its import resolves here, and
+gains the eager DAG scheduler, the response cache, retries, the circuit
+breaker and the metrics file the CLI writes.
 
-The sync methods (``execute_agent``, ``execute_workflow`` and the seed's
-``run_agent``/``run_workflow``) each run a short event loop of their own; the
-``*_async`` methods run inside the caller's loop, trio or asyncio. Each call
-opens its own engine (one HTTP pool), so an orchestrator holds no open
-resources between calls and needs no ``close()``.
+As in Claude Force, building an orchestrator reads only ``claude.json``
+(``self.config`` is that raw document, a dict you may edit); each agent's files
+are read when a run first needs them and kept in memory (see ``_loading``). A
+run that cannot start (unknown agent, missing agent file, no backend) comes
+back as ``success=False`` with the reason in ``errors``, never as an exception;
+an unknown *workflow* raises :class:`~claude_force_trio.UnknownWorkflowError`
+(a ``ValueError``), as Claude Force's did.
+
+The sync methods each run a short trio loop of their own, so they work from
+plain Python and from threads; the ``*_async`` methods run inside the caller's
+loop, trio or asyncio. Each call opens its own engine (one HTTP pool), so an
+orchestrator holds no open resources between calls and needs no ``close()``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import sniffio
 
-from .._backend import Backend, resolve_backend
-from .._config import Config, load_config
-from .._engine import open_engine
+from .._backend import resolve_backend
+from .._config import Config
+from .._engine import Engine, open_engine
+from .._errors import CFTError, MissingAPIKeyError
 from .._public import publish
-from .._results import StepResult, WorkflowResult
+from .._results import WorkflowResult
+from .._text import check_text
+from ._catalog import AgentCatalog
+from ._loading import read_claude_json, run_config, workflow_agents
+from ._results import AgentResult, failed_result, workflow_results
+from ._tracking import Tracking
 
 T = TypeVar("T")
 
 __all__ = ["AgentOrchestrator", "AgentResult"]
 
-
-@dataclass
-class AgentResult:
-    """Claude Force's result shape: one agent's outcome.
-
-    Attributes:
-        agent_name: the agent that ran.
-        success: whether it produced its output.
-        output: the reply text ("" on failure).
-        metadata: model, token counts, cost, execution time, step id, status.
-        errors: error messages, ``None`` on success.
-    """
-
-    agent_name: str
-    success: bool
-    output: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict, as Claude Force's ``AgentResult.to_dict``."""
-        return asdict(self)
-
-    @classmethod
-    def from_step(cls, step: StepResult) -> AgentResult:
-        """Convert an engine :class:`StepResult`."""
-        usage = step.usage
-        return cls(
-            agent_name=step.agent,
-            success=step.ok,
-            output=step.output or "",
-            metadata={
-                "step_id": step.id,
-                "status": step.status,
-                "model": step.model,
-                "tokens_used": usage.input_tokens + usage.output_tokens,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "cache_read_input_tokens": usage.cache_read_input_tokens,
-                "cache_creation_input_tokens": usage.cache_creation_input_tokens,
-                "cost_usd": step.cost_usd,
-                "cached": step.cached,
-                "attempts": step.attempts,
-                "execution_time_ms": step.elapsed_s * 1000,
-            },
-            errors=None if step.ok else [step.error or step.status],
-        )
+#: What a run that cannot start raises; turned into a ``success=False`` result.
+_NOT_STARTED = (CFTError, OSError, ValueError, TypeError)
 
 
-class AgentOrchestrator:
+class AgentOrchestrator(AgentCatalog, Tracking):
     """Claude Force's orchestrator, running on the engine.
 
     Args:
         config_path: the ``claude.json`` to load.
-        api_key: the Anthropic key (default ``ANTHROPIC_API_KEY``).
-        anthropic_api_key: the seed's name for ``api_key``.
+        anthropic_api_key: the Anthropic key (default ``ANTHROPIC_API_KEY``).
+        enable_tracking: record every call in ``$CFT_HOME/metrics`` (the file
+            ``cft metrics`` reads) and serve ``get_performance_summary`` etc.
+        enable_memory: ``False`` turns agent memory off; ``True`` leaves it to
+            the config's ``memory.enabled`` (off by default: injected memory
+            changes prompts, cache keys and cost).
+        validate_api_key: raise now when no key is set, as Claude Force did
+            (default: a run without one fails with the reason in ``errors``).
+        api_key: another name for ``anthropic_api_key``.
         simulate: ``True`` for the embedded offline simulator, ``False`` for the
             live API; by default ``ANTHROPIC_BASE_URL`` or the key decide, and with
             neither a run fails (the simulator is never used unasked).
-        validate_api_key: raise ``ValueError`` now when there is no key, as
-            Claude Force does (default: find out when a run needs one).
-        **_ignored: the seed's ``enable_tracking``/``enable_memory`` switches are
-            accepted so old call sites keep working.
 
     Raises:
-        ConfigError: the config is missing or invalid.
-        ValueError: ``validate_api_key=True`` and no key is set.
+        ConfigNotFoundError: no ``claude.json`` at ``config_path`` (a ``FileNotFoundError``).
+        ConfigError: the file is unreadable or not a JSON object.
+        MissingAPIKeyError: ``validate_api_key=True`` and no key (a ``ValueError``).
     """
 
     def __init__(
         self,
         config_path: str | os.PathLike[str] = ".claude/claude.json",
-        api_key: str | None = None,
-        *,
         anthropic_api_key: str | None = None,
-        simulate: bool | None = None,
+        enable_tracking: bool = True,
+        enable_memory: bool = True,
         validate_api_key: bool = False,
-        **_ignored: Any,
+        *,
+        api_key: str | None = None,
+        simulate: bool | None = None,
     ) -> None:
-        self.config_path = Path(config_path)
-        self.config: Config = load_config(self.config_path)
-        key = api_key or anthropic_api_key
+        path = Path(config_path)
+        self._init_catalog(path, read_claude_json(path))
+        key = anthropic_api_key or api_key
         # A key given here counts as if it were ANTHROPIC_API_KEY; the rules are resolve_backend's.
         self._env = {**os.environ, "ANTHROPIC_API_KEY": key} if key else None
         self._simulate = simulate
-        has_key = bool(key or os.environ.get("ANTHROPIC_API_KEY"))
-        if validate_api_key and not has_key and not simulate:
-            raise ValueError(
-                "ANTHROPIC_API_KEY is not set: export it, or pass anthropic_api_key=..."
-            )
-
-    @property
-    def _backend(self) -> Backend:
-        return resolve_backend(self._simulate, api=self.config.api, env=self._env)
+        env_key = os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        if validate_api_key and not (key or env_key or simulate):
+            raise MissingAPIKeyError()
+        self.enable_tracking = enable_tracking
+        self.enable_memory = enable_memory
 
     def __repr__(self) -> str:
         return f"AgentOrchestrator(config_path={str(self.config_path)!r})"
+
+    def _config_for(self, agents: Iterable[str], workflow: str | None = None) -> Config:
+        """The engine's config for a run of ``agents`` (and ``workflow``), read now."""
+        return run_config(
+            self.config, self.config_path, agents, self._agent_files, workflow=workflow
+        )
+
+    # -- the engine, with tracking -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _engine(self, config: Config) -> AsyncIterator[Engine]:
+        backend = resolve_backend(self._simulate, api=config.api, env=self._env)
+        async with AsyncExitStack() as stack:
+            hooks = []
+            if self.tracker is not None:
+                hooks.append(await stack.enter_async_context(self.tracker.recorder()))
+            memory = None if self.enable_memory else False
+            yield await stack.enter_async_context(
+                open_engine(config, backend=backend, hooks=hooks, memory=memory)
+            )
 
     # -- async API: inside the caller's loop (trio or asyncio) ---------------------------------
 
@@ -142,40 +134,115 @@ class AgentOrchestrator:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> AgentResult:
-        """Run one agent on a task; failures come back as ``success=False``."""
-        async with open_engine(self.config, backend=self._backend) as engine:
-            step = await engine.run_agent(
-                agent_name, task, model=model, max_tokens=max_tokens, temperature=temperature
-            )
+        """Run one agent on a task; every failure comes back as ``success=False``."""
+        start = anyio.current_time()
+        try:
+            config = self._config_for([agent_name])
+            _check_task(task)
+            async with self._engine(config) as engine:
+                step = await engine.run_agent(
+                    agent_name, task, model=model, max_tokens=max_tokens, temperature=temperature
+                )
+        except _NOT_STARTED as exc:
+            return failed_result(str(agent_name), exc, anyio.current_time() - start)
         return AgentResult.from_step(step)
 
     async def execute_multiple_async(
         self, tasks: Iterable[tuple[str, str] | Mapping[str, str]]
     ) -> list[AgentResult]:
-        """Run many ``(agent, task)`` pairs (or ``{"agent", "task"}`` dicts) concurrently."""
+        """Run many ``(agent, task)`` pairs (or ``{"agent", "task"}`` dicts) concurrently.
+
+        Results come back in input order; a job whose agent cannot be loaded
+        gets a ``success=False`` result and the others still run.
+        """
         jobs = [
             (job["agent"], job["task"]) if isinstance(job, Mapping) else (job[0], job[1])
             for job in tasks
         ]
-        async with open_engine(self.config, backend=self._backend) as engine:
-            steps = await engine.run_many(jobs)
-        return [AgentResult.from_step(step) for step in steps]
+        start = anyio.current_time()
+        unusable: dict[str, BaseException] = {}
+        for agent, _ in jobs:
+            try:
+                self._agent_files(agent)
+            except _NOT_STARTED as exc:
+                unusable.setdefault(agent, exc)
+        runnable = [job for job in jobs if job[0] not in unusable]
+        try:
+            ran: list[AgentResult] = []
+            if runnable:
+                config = self._config_for(agent for agent, _ in runnable)
+                async with self._engine(config) as engine:
+                    ran = [AgentResult.from_step(s) for s in await engine.run_many(runnable)]
+        except _NOT_STARTED as exc:
+            elapsed = anyio.current_time() - start
+            return [failed_result(agent, exc, elapsed) for agent, _ in jobs]
+        elapsed = anyio.current_time() - start
+        done = iter(ran)
+        return [
+            failed_result(agent, unusable[agent], elapsed) if agent in unusable else next(done)
+            for agent, _ in jobs
+        ]
 
     async def execute_workflow_async(
-        self, workflow_name: str, task: str | None = None, **options: Any
+        self,
+        workflow_name: str,
+        task: str | None = None,
+        *,
+        pass_output_to_next: bool = True,
+        **options: Any,
     ) -> list[AgentResult]:
-        """Run a workflow; results of the steps that ran, in the order they started."""
-        result = await self.run_workflow_result_async(workflow_name, task, **options)
-        return _agent_results(result)
+        """Run a workflow; results of the steps that ran, in the order they started.
+
+        With ``pass_output_to_next=False`` the agents run one after another on
+        the task alone (no step sees another's output), stopping at the first
+        failure, as Claude Force did. Every agent's files are read before
+        anything is sent: when one cannot be loaded, the only result is that
+        agent's failure (Claude Force would have run the agents before it).
+
+        Raises:
+            UnknownWorkflowError: no such workflow (a ``ValueError``).
+        """
+        agents = workflow_agents(self.config, workflow_name)
+        start = anyio.current_time()
+        for agent in agents:  # in order, so the result names the first agent that cannot load
+            try:
+                self._agent_files(agent)
+            except _NOT_STARTED as exc:
+                return [failed_result(agent, exc, anyio.current_time() - start)]
+        if not agents:
+            return []
+        try:
+            if not pass_output_to_next:
+                return await self._one_by_one(agents, task)
+            result = await self.run_workflow_result_async(workflow_name, task, **options)
+        except _NOT_STARTED as exc:
+            return [failed_result(agents[0], exc, anyio.current_time() - start)]
+        return workflow_results(result)
+
+    async def _one_by_one(self, agents: list[str], task: str | None) -> list[AgentResult]:
+        config = self._config_for(agents)
+        results: list[AgentResult] = []
+        async with self._engine(config) as engine:
+            for agent in agents:
+                results.append(AgentResult.from_step(await engine.run_agent(agent, task or "")))
+                if not results[-1].success:
+                    break
+        return results
 
     async def run_workflow_result_async(
         self, workflow_name: str, task: str | None = None, **options: Any
     ) -> WorkflowResult:
-        """Run a workflow and return the engine's full :class:`WorkflowResult`."""
-        async with open_engine(self.config, backend=self._backend) as engine:
+        """Run a workflow and return the engine's full :class:`~claude_force_trio.WorkflowResult`.
+
+        Raises:
+            ConfigError: the workflow or one of its agents cannot be loaded.
+        """
+        agents = workflow_agents(self.config, workflow_name)
+        config = self._config_for(agents, workflow_name)
+        async with self._engine(config) as engine:
             return await engine.run_workflow(workflow_name, task, **options)
 
-    # -- sync API: from plain Python ----------------------------------------------
+    # -- sync API: from plain Python ---------------------------------------------------------
 
     def execute_agent(self, agent_name: str, task: str, **overrides: Any) -> AgentResult:
         """Sync :meth:`execute_agent_async` (runs its own event loop)."""
@@ -193,69 +260,67 @@ class AgentOrchestrator:
         """Sync :meth:`execute_workflow_async`."""
         return _run_sync(partial(self.execute_workflow_async, workflow_name, task, **options))
 
-    # The seed's own names.
-    def run_agent(self, agent_name: str, task: str, **overrides: Any) -> AgentResult:
-        """Claude Force's ``run_agent`` (seed-only keywords are ignored)."""
-        for seed_only in ("workflow_name", "workflow_position"):
-            overrides.pop(seed_only, None)
-        return self.execute_agent(agent_name, task, **overrides)
+    def run_agent(
+        self,
+        agent_name: str,
+        task: str,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        workflow_name: str | None = None,
+        workflow_position: int | None = None,
+    ) -> AgentResult:
+        """Claude Force's ``run_agent``: one agent, one task, a result whatever happens.
+
+        Args:
+            agent_name: the agent to run.
+            task: what to do.
+            model: the model (alias or id); ``None`` means the agent's, else the
+                config's default (Claude Force hard-coded ``claude-3-5-sonnet-20241022``).
+            max_tokens: ``None`` means the agent's, else the config's default.
+            temperature: ``None`` means the agent's, else the API's default.
+            workflow_name: accepted for Claude Force's callers; not used.
+            workflow_position: accepted for Claude Force's callers; not used.
+        """
+        return self.execute_agent(
+            agent_name, task, model=model, max_tokens=max_tokens, temperature=temperature
+        )
 
     def run_workflow(
         self, workflow_name: str, task: str | None = None, pass_output_to_next: bool = True
     ) -> list[AgentResult]:
-        """Claude Force's ``run_workflow``: outputs always flow along the DAG's edges."""
-        return self.execute_workflow(workflow_name, task)
+        """Claude Force's ``run_workflow``: results of the agents that ran, in order.
 
-    def list_agents(self) -> list[dict[str, Any]]:
-        """Agents as Claude Force listed them, sorted by priority."""
-        agents = [
-            {
-                "name": agent.name,
-                "file": str(agent.file.relative_to(self.config.root))
-                if agent.file.is_relative_to(self.config.root)
-                else str(agent.file),
-                "domains": list(agent.domains),
-                "priority": agent.priority if agent.priority is not None else 3,
-            }
-            for agent in self.config.agents.values()
-        ]
-        return sorted(agents, key=lambda agent: agent["priority"])
+        Outputs flow along the workflow's edges (a list workflow is a chain);
+        after a failure the remaining steps do not run.
 
-    def list_workflows(self) -> dict[str, list[str]]:
-        """Workflows as lists of agent names, in topological order."""
-        from .._dag import build_graph
-
-        listing = {}
-        for name, workflow in self.config.workflows.items():
-            graph = build_graph(workflow)
-            listing[name] = [graph.steps[step_id].agent for step_id in graph.order]
-        return listing
-
-    def get_agent_info(self, agent_name: str) -> dict[str, Any]:
-        """An agent's settings and the start of its definition."""
-        from .._errors import ConfigError
-
-        agent = self.config.agents.get(agent_name)
-        if agent is None:
-            raise ConfigError("agent", f"unknown agent {agent_name!r}")
-        return {
-            "name": agent.name,
-            "file": str(agent.file),
-            "domains": list(agent.domains),
-            "priority": agent.priority if agent.priority is not None else 3,
-            "model": agent.model or self.config.defaults.model,
-            "description": "\n".join(agent.definition.splitlines()[:10]),
-        }
+        Raises:
+            UnknownWorkflowError: no such workflow (a ``ValueError``, "Did you mean?").
+        """
+        return self.execute_workflow(workflow_name, task, pass_output_to_next=pass_output_to_next)
 
 
-def _agent_results(result: WorkflowResult) -> list[AgentResult]:
-    by_id = {step.id: step for step in result.steps}
-    return [AgentResult.from_step(by_id[step_id]) for step_id in result.execution_order]
+def _check_task(task: object) -> None:
+    """Refuse a task that is not text before anything is opened (Claude Force failed on it too)."""
+    if not isinstance(task, str):
+        raise TypeError(f"task: expected a string, got {type(task).__name__}")
+    check_text(task, "task")
 
 
 def _run_sync(fn: Callable[..., Awaitable[T]], *args: object) -> T:
-    """Run ``fn(*args)`` to completion on a fresh event loop (trio, the reference backend)."""
-    return anyio.run(fn, *args, backend="trio")
+    """Run ``fn(*args)`` to completion on a fresh event loop (trio, the reference backend).
+
+    Called from code that is itself inside an event loop (a sync Claude Force
+    call in an ``async def``), the fresh loop runs on a worker thread, since a
+    thread runs one loop at a time; the caller blocks, as it did with Claude
+    Force's sync client.
+    """
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return anyio.run(fn, *args, backend="trio")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cft-sync") as pool:
+        return pool.submit(anyio.run, fn, *args, backend="trio").result()
 
 
 publish(globals())
