@@ -8,7 +8,7 @@ console-script entry point and what ``python -m claude_force_trio`` calls.
 
 from __future__ import annotations
 
-from . import agents, cache, config, doctor, init, memory, metrics, run, sim, workflow
+from . import agents, cache, compat, config, doctor, init, memory, metrics, run, sim, workflow
 from ._app import app, state_dir
 
 __all__ = ["app", "main", "state_dir"]
@@ -24,6 +24,7 @@ app.command("init")(init.init)
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(memory.app, name="memory")
 app.command("doctor")(doctor.doctor)
+app.add_typer(compat.app, name="compat")
 
 
 def main() -> None:
