@@ -24,17 +24,27 @@ __all__ = [
     "Config",
     "Defaults",
     "FeaturesConfig",
+    "McpServerConfig",
     "MemoryConfig",
     "OnFailure",
+    "OnMaxTokens",
     "PerformanceConfig",
     "RetryConfig",
     "StepConfig",
+    "ToolRef",
     "WorkflowConfig",
 ]
 
 
 OnFailure = Literal["fail_fast", "continue"]
 AuthStyle = Literal["x-api-key", "bearer"]
+#: What a reply cut off by ``max_tokens`` means: a failed step (``truncated``), a
+#: continued turn (the partial reply sent back as an assistant prefix), or success.
+OnMaxTokens = Literal["fail", "continue", "accept"]
+#: An entry of an agent's ``tools``: a name (a library, workspace or server tool;
+#: ``mcp:SERVER`` for all of a server's tools, ``mcp:SERVER/TOOL`` for one), or a
+#: server tool definition in the API's own shape (``{"type": "web_search_20250305", ...}``).
+ToolRef = str | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +78,14 @@ class AgentConfig:
     description: str | None = None
     domains: tuple[str, ...] = ()
     priority: int | None = None
+    tools: tuple[ToolRef, ...] = ()
+    max_turns: int = 10
+    output_schema: Mapping[str, Any] | None = None
+    on_max_tokens: OnMaxTokens = "fail"
+    thinking: Mapping[str, Any] | None = None
+    effort: str | None = None
     # Keys Claude Force tools write that we tolerate but do not use (``skills``,
-    # ``tools``…); kept only so ``cft config migrate`` does not drop them.
+    # ``keywords``…); kept only so ``cft config migrate`` does not drop them.
     legacy_keys: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -83,6 +99,7 @@ class StepConfig:
     dependencies: tuple[str, ...] = ()
     timeout_s: float | None = None
     path: str = ""
+    output_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +191,22 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class McpServerConfig:
+    """An MCP server (``mcp_servers.NAME``): a command over stdio, or a streamable HTTP URL.
+
+    Exactly one of ``command`` and ``url`` is set. ``env`` is added to the
+    server process's environment (stdio only).
+    """
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    url: str | None = None
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated ``claude.json``. ``root`` is the folder agent paths are relative to."""
 
@@ -189,6 +222,7 @@ class Config:
     circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.
     ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
