@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._errors import CFTError
+from .._public import publish
 
 __all__ = ["Tool", "ToolBox", "ToolError", "ToolOutput", "ToolSpec"]
 
@@ -96,13 +97,17 @@ class ToolBox:
     Attributes:
         tools: client tools by the name the model calls them.
         server_tools: server tool definitions, passed through in the request.
+        unavailable: why tools the agent lists cannot be offered (an MCP server
+            that did not start); a step of the agent then fails with these
+            reasons instead of running without them.
     """
 
     tools: Mapping[str, Tool] = field(default_factory=dict)
     server_tools: tuple[Mapping[str, Any], ...] = ()
+    unavailable: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.tools or self.server_tools)
+        return bool(self.tools or self.server_tools or self.unavailable)
 
     @property
     def side_effects(self) -> bool:
@@ -113,3 +118,6 @@ class ToolBox:
         """The request's ``tools``: client tools in name order, then server tools."""
         client = [self.tools[name].spec.to_api() for name in sorted(self.tools)]
         return client + [dict(definition) for definition in self.server_tools]
+
+
+publish(globals())
