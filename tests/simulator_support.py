@@ -7,10 +7,13 @@ trio-only timing module (which needs ``MockClock``) use the same bodies.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
+import pytest
+
+from claude_force_trio.simulator import Simulator, open_simulator
 
 KEY = "fake-key-test-SECRET-0123456789abcdef"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
@@ -91,3 +94,17 @@ def host_port(url: str) -> tuple[str, int]:
     """``http://127.0.0.1:PORT`` → ``("127.0.0.1", PORT)``."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     return host, int(port)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """A zero-latency simulator on loopback."""
+    async with open_simulator(ttft_ms=0, tokens_per_s=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for ``sim`` with valid headers."""
+    async with httpx.AsyncClient(base_url=sim.url, headers=HEADERS, timeout=NO_TIMEOUT) as c:
+        yield c

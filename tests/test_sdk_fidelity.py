@@ -226,3 +226,123 @@ async def test_async_client_and_simulator_share_one_loop(anyio_backend: str) -> 
     assert [(r.status, r.fault) for r in sim.requests] == [
         (200, None), (200, None), (429, "429"), (200, None), (200, "stream_error"),
     ]  # fmt: skip
+
+
+# -- tools, thinking, structured output (the SDK's own helpers against the simulator) ---------
+
+TOOL_TASK = "Use search_code for 'retry loop' and read_source on src/app/client.py"
+
+
+def _tool_body(**extra: Any) -> dict[str, Any]:
+    tools = [
+        {
+            "name": name,
+            "description": f"{name} in the repository.",
+            "input_schema": {
+                "type": "object",
+                "properties": {key: {"type": "string"}},
+                "required": [key],
+            },
+        }
+        for name, key in (("search_code", "query"), ("read_source", "path"))
+    ]
+    return {**BODY, "max_tokens": 4000, "tools": tools,
+            "messages": [{"role": "user", "content": TOOL_TASK}], **extra}  # fmt: skip
+
+
+def test_tool_use_and_thinking_parse_json_and_stream(sim: SimulatorHandle) -> None:
+    """create and stream parse thinking and parallel tool_use blocks into the same Message."""
+    body = _tool_body(thinking={"type": "enabled", "budget_tokens": 1024})
+
+    async def call(client: Any) -> tuple[Any, Any]:
+        plain = await client.messages.create(**body)
+        async with client.messages.stream(**body) as stream:
+            final = await stream.get_final_message()
+        return plain, final
+
+    plain, final = run(sim, call)
+    assert [b.type for b in plain.content] == ["thinking", "text", "tool_use", "tool_use"]
+    assert plain.stop_reason == final.stop_reason == "tool_use"
+    assert plain.content[2].input == {"query": "retry loop"}
+    assert plain.content[3].input == {"path": "src/app/client.py"}
+    streamed = [b.model_dump(exclude={"id"}) for b in final.content]
+    assert streamed == [b.model_dump(exclude={"id"}) for b in plain.content]
+    assert final.content[0].signature == plain.content[0].signature
+    assert final.usage.output_tokens == plain.usage.output_tokens
+
+
+def test_messages_parse_structured_output(sim: SimulatorHandle) -> None:
+    """messages.parse with a pydantic model returns a parsed instance of it."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class Finding(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+        file: str
+        line: int
+        severity: str
+
+    class Report(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+        findings: list[Finding]
+
+    body = {**BODY, "messages": [{"role": "user", "content": "Scan app/auth.py"}]}
+    parsed = run(sim, lambda c: c.messages.parse(**body, output_format=Report))
+    report = parsed.parsed_output
+    assert isinstance(report, Report)
+    assert report.findings
+    assert report.findings[0].file == "app/auth.py"
+    sent = sim.requests[-1].body
+    assert sent is not None
+    assert sent["output_config"]["format"]["type"] == "json_schema"
+
+
+def test_tool_runner_runs_a_full_loop(sim: SimulatorHandle) -> None:
+    """The SDK's beta tool runner calls @beta_tool functions and ends with a text quoting them."""
+    from anthropic import beta_tool
+
+    calls: list[tuple[str, str]] = []
+
+    @beta_tool
+    def search_code(query: str) -> str:
+        """Search the repository for a phrase.
+
+        Args:
+            query: the phrase to find.
+        """
+        calls.append(("search_code", query))
+        return "client.py:12: the retry loop"
+
+    @beta_tool
+    def read_source(path: str) -> str:
+        """Read one source file.
+
+        Args:
+            path: the file to read.
+        """
+        calls.append(("read_source", path))
+        return "def retry(): ..."
+
+    with anthropic.Anthropic(base_url=sim.url, api_key=KEY, max_retries=0) as client:
+        runner = client.beta.messages.tool_runner(
+            model=BODY["model"], max_tokens=2000, tools=[search_code, read_source],
+            messages=[{"role": "user", "content": TOOL_TASK}],
+        )  # fmt: skip
+        final = runner.until_done()
+    assert calls == [("search_code", "retry loop"), ("read_source", "src/app/client.py")]
+    assert final.stop_reason == "end_turn"
+    text = final.content[-1].text
+    assert "- search_code: client.py:12: the retry loop" in text
+    assert "- read_source: def retry(): ..." in text
+    assert [r.status for r in sim.requests] == [200, 200]
+
+
+def test_models_list_and_retrieve(sim: SimulatorHandle) -> None:
+    """models.list pages through every model; models.retrieve resolves an alias."""
+
+    async def call(client: Any) -> tuple[list[str], Any]:
+        ids = [model.id async for model in client.models.list(limit=5)]
+        return ids, await client.models.retrieve("claude-sonnet-4-5")
+
+    ids, one = run(sim, call)
+    assert "claude-opus-4-8" in ids
+    assert len(ids) == len(set(ids)) > 5
+    assert one.id == "claude-sonnet-4-5-20250929"
+    assert one.max_tokens == 64000

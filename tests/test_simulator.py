@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -42,22 +41,10 @@ from .simulator_support import (
     usage_of,
     with_system,
 )
+from .simulator_support import client as client  # the shared fixtures
+from .simulator_support import sim as sim
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    """A zero-latency simulator on loopback."""
-    async with open_simulator(ttft_ms=0, tokens_per_s=0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client for ``sim`` with valid headers."""
-    async with httpx.AsyncClient(base_url=sim.url, headers=HEADERS, timeout=NO_TIMEOUT) as c:
-        yield c
 
 
 # -- replies ---------------------------------------------------------------------------------

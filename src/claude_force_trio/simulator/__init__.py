@@ -1,7 +1,7 @@
 """An offline Messages API: a real HTTP/1.1 server on loopback, built on anyio and h11.
 
-It answers ``POST /v1/messages`` (JSON and SSE) and ``/v1/messages/count_tokens``,
-checks requests as the API does, replies deterministically, accounts for prompt
+It answers ``POST /v1/messages`` (JSON and SSE), ``/v1/messages/count_tokens`` and
+``GET /v1/models``, checks requests as the API does, replies deterministically, accounts for prompt
 caching, models latency, injects faults and enforces rate limits, so the whole
 product can be run, tested and benchmarked without a key or a network::
 
@@ -9,6 +9,36 @@ product can be run, tested and benchmarked without a key or a network::
         sim.script(Fault("529"), None)        # first request overloaded, second fine
         async with httpx.AsyncClient(base_url=sim.url) as client:
             ...
+
+Beyond plain text it speaks the agentic parts of the API, deterministically:
+
+* **Tools.** With client tools offered (and ``tool_choice`` not ``none``) it
+  calls the tools whose names the latest user text mentions, in the order
+  mentioned (several ``tool_use`` blocks in one turn), or the forced one
+  (``tool_choice`` ``any``/``tool``), with ids ``toolu_…`` and inputs generated
+  from each ``input_schema`` (a property named like a path, file, query or URL
+  takes a value found in the task); ``stop_reason`` is ``tool_use``. When the
+  last user message carries ``tool_result`` blocks it answers with a final text
+  quoting each result (marking ``is_error`` ones). Server tools (``web_search``…)
+  are never executed: unmentioned by definition, and forcing one gets a text
+  saying so.
+* **Structured output.** ``output_config.format`` (``json_schema``) → the text
+  is a JSON instance valid for the schema.
+* **Thinking.** ``thinking`` ``enabled``/``adaptive`` → a thinking block first,
+  whose ``signature`` is an HMAC of its text; thinking blocks sent back must be
+  unchanged, and with thinking on, the turn whose tool calls are answered must
+  start with one (both as the API demands).
+* **Forced outcomes**, from markers in the last user message's text:
+  ``[sim:max_tokens]`` (half the text, ``max_tokens``), ``[sim:refusal]``
+  (``refusal``), ``[sim:pause_turn]`` (half the text, ``pause_turn``) and
+  ``[sim:empty]`` (an empty text). Sending the partial reply back as the final
+  assistant message continues it: the rest of the text, ``end_turn``.
+* **Refusals as the API words them**: an unknown model (404), ``max_tokens``
+  above the model's limit, malformed ``tool_choice``, tool names off the API's
+  pattern or repeated, empty content, unpaired ``tool_use``/``tool_result``,
+  ``budget_tokens`` below 1024 or not below ``max_tokens`` (400, naming the field).
+* ``GET /v1/models`` and ``/v1/models/{id}``, and the SDK's server-held
+  ``thread`` (its tool runner sends only the new turn).
 
 ``open_simulator`` and ``serve_simulator`` run under ``trio.run`` and
 ``asyncio.run`` alike. From threads or synchronous code (e.g. the official

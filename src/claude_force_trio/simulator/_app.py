@@ -21,21 +21,26 @@ from typing import Any
 import anyio
 from anyio.abc import ByteStream
 
+from ._checks import check_semantics
 from ._config import RequestRecord, SimulatorConfig, SimulatorStats
 from ._faults import FAULT_KINDS, Fault
 from ._http import BadHttpRequest, HttpConnection, HttpRequest
+from ._models import models_response
 from ._promptcache import CacheUsage, Prompt, PromptCache
 from ._ratelimit import RateLimiter
-from ._replies import Reply, generate_reply
+from ._replies import Reply
 from ._streaming import send_message, stream_message
+from ._threads import ThreadStore
+from ._turns import reply_for
 from ._validate import SUPPORTED_VERSIONS, InvalidRequest, validate_body
-from ._wire import error_body, message_object, new_id, usage_object
+from ._wire import content_of, error_body, message_object, new_id, usage_object
 
 __all__ = ["Simulator"]
 
 log = logging.getLogger("claude_force_trio.simulator")
 
 _ROUTES = {"/v1/messages": False, "/v1/messages/count_tokens": True}
+_MODELS_ROUTE = "/v1/models"
 _CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
@@ -53,6 +58,8 @@ class _Exchange:
     fault: str | None = None
     usage: dict[str, Any] | None = None
     keep_alive: bool = True
+    #: The body with its whole history (a beta ``thread`` holds the earlier turns).
+    full: dict[str, Any] | None = None
 
 
 class _Refusal(Exception):
@@ -78,6 +85,7 @@ class Simulator:
         self._cache = PromptCache()
         self._limiter: RateLimiter | None = None
         self._seq = itertools.count(1)
+        self._threads = ThreadStore()
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -197,7 +205,13 @@ class Simulator:
             status, headers + (extra or []), error_body(error_type, message, ex.request_id)
         )
 
-    def _check_headers(self, headers: dict[str, str]) -> None:
+    async def _respond_json(self, http: HttpConnection, ex: _Exchange, data: object) -> None:
+        """A 200 JSON answer that is not a Message (token counts, model listings)."""
+        ex.status = 200
+        headers = [*self._base_headers(ex.request_id), ("content-type", "application/json")]
+        await http.respond(200, headers, json.dumps(data).encode())
+
+    def _check_headers(self, headers: dict[str, str], *, version_required: bool = True) -> None:
         key = headers.get("x-api-key")
         auth = headers.get("authorization", "")
         if key is None and auth[:7].lower() == "bearer ":
@@ -209,6 +223,8 @@ class Simulator:
         if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
             raise _Refusal(401, "authentication_error", "invalid x-api-key")
         version = headers.get("anthropic-version")
+        if version is None and not version_required:
+            return
         if version is None:
             raise _Refusal(400, "invalid_request_error", "anthropic-version: header is required")
         if version not in SUPPORTED_VERSIONS:
@@ -217,6 +233,14 @@ class Simulator:
 
     async def _dispatch(self, http: HttpConnection, ex: _Exchange) -> None:
         request = ex.request
+        if request.method == "GET" and request.path.startswith(_MODELS_ROUTE):
+            self._check_headers(request.headers, version_required=False)
+            try:
+                listing = models_response(request.path, request.query)
+            except InvalidRequest as exc:
+                raise _Refusal(exc.status, exc.error_type, str(exc)) from None
+            await self._respond_json(http, ex, listing)
+            return
         count_tokens = _ROUTES.get(request.path)
         if count_tokens is None or request.method != "POST":
             raise _Refusal(404, "not_found_error", "Not found")
@@ -231,22 +255,22 @@ class Simulator:
             ) from None
         try:
             ex.body = validate_body(decoded, count_tokens=count_tokens)
-            prompt = Prompt.from_body(ex.body)
+            ex.full = full = self._threads.expand(ex.body)
+            check_semantics(full, count_tokens=count_tokens)
+            prompt = Prompt.from_body(full)
         except InvalidRequest as exc:
             if isinstance(decoded, dict):
                 ex.body = decoded
-            raise _Refusal(400, "invalid_request_error", str(exc)) from None
+            raise _Refusal(exc.status, exc.error_type, str(exc)) from None
         if count_tokens:
-            ex.status = 200
             ex.usage = {"input_tokens": prompt.input_tokens}
-            headers = [*self._base_headers(ex.request_id), ("content-type", "application/json")]
-            await http.respond(200, headers, json.dumps(ex.usage).encode())
+            await self._respond_json(http, ex, ex.usage)
             return
         if (fault := self._next_fault()) is not None:
             ex.fault = fault.kind
             await self._inject(http, ex, fault, prompt)
             return
-        reply = generate_reply(ex.body)
+        reply = reply_for(full)
         now = anyio.current_time()
         if (limiter := self._limits()) is not None:
             verdict = limiter.admit(prompt.input_tokens, reply.output_tokens, now)
@@ -267,6 +291,8 @@ class Simulator:
         ex.usage = usage_object(cache, reply.output_tokens)
         latency = self.config.latency(ex.body, reply.output_tokens)
         msg_id = new_id("msg")
+        if ex.body.get("thread") and ex.full is not None:
+            self._threads.remember(msg_id, ex.full, content_of(reply))
         # Status first: if the client leaves mid-reply the log still says what was sent.
         ex.status = 200
         headers = self._base_headers(ex.request_id)
@@ -293,7 +319,8 @@ class Simulator:
             return
         if fault.kind == "stream_error" and ex.body.get("stream") is True:
             cache = self._cache.account(prompt, anyio.current_time())
-            await self._answer(http, ex, generate_reply(ex.body), cache, fail=fault)
+            assert ex.full is not None
+            await self._answer(http, ex, reply_for(ex.full), cache, fail=fault)
             return
         status, error_type, default_message = FAULT_KINDS[fault.kind] or (500, "api_error", "")
         extra = [*fault.retry_headers(), *fault.headers.items()]

@@ -37,12 +37,13 @@ class BadHttpRequest(Exception):
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One request: method, path without query string, lower-cased headers, body."""
+    """One request: method, path without query string, lower-cased headers, body, query."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""
 
 
 def _reason(status: int) -> bytes:
@@ -110,10 +111,8 @@ class HttpConnection:
             else:
                 raise anyio.BrokenResourceError("client closed the connection mid-request")
         headers = {name.decode("latin-1").lower(): v.decode("latin-1") for name, v in event.headers}
-        target = event.target.decode("latin-1")
-        return HttpRequest(
-            event.method.decode("ascii"), target.split("?", 1)[0], headers, bytes(body)
-        )
+        path, _, query = event.target.decode("latin-1").partition("?")
+        return HttpRequest(event.method.decode("ascii"), path, headers, bytes(body), query)
 
     @property
     def can_respond(self) -> bool:

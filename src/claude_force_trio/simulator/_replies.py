@@ -57,6 +57,14 @@ def _text_of(content: object) -> str:
     return ""
 
 
+def _only_tool_results(content: object) -> bool:
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content)
+    )
+
+
 def agent_name(system: object) -> str:
     """The agent's name: the first ``# Heading``, else the first "You are ..." line."""
     lines = [line.strip() for line in _text_of(system).splitlines()]
@@ -74,10 +82,11 @@ def task_line(messages: Sequence[Mapping[str, Any]]) -> str:
     """The last user message's first line of prose, cut to ~120 characters.
 
     Markdown headings (``# Your task``) are structure, not the task, so they are
-    skipped unless the message has nothing else.
+    skipped unless the message has nothing else. A user message that only
+    returns tool results is not a task: the one before it is.
     """
     for message in reversed(messages):
-        if message.get("role") == "user":
+        if message.get("role") == "user" and not _only_tool_results(message.get("content")):
             lines = [ln.strip() for ln in _text_of(message.get("content")).splitlines()]
             lines = [ln for ln in lines if ln]
             prose = [ln for ln in lines if not ln.startswith("#")] or lines
@@ -110,12 +119,17 @@ def reply_text(model: str, system: object, messages: Sequence[Mapping[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The generated text and why it stopped (the API's ``stop_reason`` values)."""
+    """The generated text and why it stopped (the API's ``stop_reason`` values).
+
+    ``blocks`` is the whole ``content`` when it is more than one text block (tool
+    calls, thinking: see ``_turns``); ``None`` means ``[text]``, the plain path.
+    """
 
     text: str
     stop_reason: str
     stop_sequence: str | None
     output_tokens: int
+    blocks: tuple[dict[str, Any], ...] | None = None
 
 
 def generate_reply(body: Mapping[str, Any]) -> Reply:

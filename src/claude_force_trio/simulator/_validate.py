@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "BETA_FIELDS",
     "COUNT_TOKENS_FIELDS",
     "MESSAGES_FIELDS",
     "SUPPORTED_VERSIONS",
     "InvalidRequest",
+    "UnknownModel",
     "validate_body",
 ]
 
@@ -30,6 +32,14 @@ MESSAGES_FIELDS: Final = frozenset(
         "service_tier", "cache_control", "output_config", "container", "inference_geo",
     }
 )  # fmt: skip
+#: Fields the SDK's beta methods send to the same ``/v1/messages`` route on top of these;
+#: the simulator accepts them and, apart from ``thread`` (``_threads``), does not act on them.
+BETA_FIELDS: Final = frozenset(
+    {
+        "billing_policy", "compaction", "context_management", "diagnostics",
+        "fallback_credit_token", "fallbacks", "mcp_servers", "output_format", "speed", "thread",
+    }
+)  # fmt: skip
 COUNT_TOKENS_FIELDS: Final = frozenset(
     {"model", "messages", "system", "tools", "tool_choice", "thinking", "cache_control",
      "output_config"}
@@ -39,6 +49,16 @@ _OBJECT_FIELDS: Final = ("metadata", "tool_choice", "thinking", "output_config")
 
 class InvalidRequest(Exception):
     """A body the API would refuse with 400 ``invalid_request_error``; ``str()`` is the message."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class UnknownModel(InvalidRequest):
+    """A model the API does not serve: 404 ``not_found_error``, ``model: NAME``."""
+
+    status = 404
+    error_type = "not_found_error"
 
 
 def _fail(path: str, problem: str) -> InvalidRequest:
@@ -136,7 +156,7 @@ def validate_body(body: object, *, count_tokens: bool = False) -> dict[str, Any]
     """
     if not isinstance(body, dict):
         raise _fail("", "Request body must be a JSON object")
-    allowed = COUNT_TOKENS_FIELDS if count_tokens else MESSAGES_FIELDS
+    allowed = COUNT_TOKENS_FIELDS if count_tokens else MESSAGES_FIELDS | BETA_FIELDS
     for key in body:
         if key not in allowed:
             raise _fail(str(key), "Extra inputs are not permitted")

@@ -16,7 +16,10 @@ from ._promptcache import CacheUsage
 from ._replies import Reply
 
 __all__ = [
+    "block_events",
+    "content_of",
     "error_body",
+    "message_end_events",
     "message_object",
     "new_id",
     "sse",
@@ -74,9 +77,7 @@ def message_object(
         "id": msg_id,
         "type": "message",
         "role": "assistant",
-        "content": []
-        if reply is None
-        else [{"type": "text", "text": reply.text, "citations": None}],
+        "content": [] if reply is None else content_of(reply),
         "model": model,
         "stop_reason": None if reply is None else reply.stop_reason,
         "stop_sequence": None if reply is None else reply.stop_sequence,
@@ -84,6 +85,13 @@ def message_object(
         "usage": usage,
         "container": None,
     }
+
+
+def content_of(reply: Reply) -> list[dict[str, Any]]:
+    """The ``content`` list of a reply: its blocks, or the one text block of the plain path."""
+    if reply.blocks is not None:
+        return [dict(block) for block in reply.blocks]
+    return [{"type": "text", "text": reply.text, "citations": None}]
 
 
 def sse(event: str, data: object) -> bytes:
@@ -115,8 +123,56 @@ def text_delta_event(text: str) -> bytes:
     )
 
 
-def stream_stop_events(reply: Reply, usage: dict[str, Any]) -> bytes:
-    """content_block_stop, message_delta (stop reason, final usage) and message_stop."""
+def _empty_start(block: dict[str, Any]) -> dict[str, Any]:
+    """A block as ``content_block_start`` announces it: its text, thinking or input still empty."""
+    kind = block["type"]
+    if kind == "thinking":
+        return {"type": "thinking", "thinking": "", "signature": ""}
+    if kind == "tool_use":
+        return {**block, "input": {}}
+    return {**block, "text": ""}
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return sse(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
+
+
+def _pieces(text: str, parts: int) -> list[str]:
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def block_events(
+    index: int, block: dict[str, Any], chunks: list[str]
+) -> tuple[bytes, list[bytes], bytes]:
+    """(content_block_start, its deltas, content_block_stop) for one content block.
+
+    Text arrives as ``text_delta`` chunks, thinking as ``thinking_delta`` chunks and one
+    ``signature_delta``, a tool call's input as ``input_json_delta`` pieces of its JSON.
+    ``chunks`` is how the text or thinking is split (``text_chunks``).
+    """
+    start = sse(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": _empty_start(block)},
+    )
+    kind = block["type"]
+    if kind == "thinking":
+        deltas = [_delta(index, {"type": "thinking_delta", "thinking": c}) for c in chunks]
+        deltas.append(_delta(index, {"type": "signature_delta", "signature": block["signature"]}))
+    elif kind == "tool_use":
+        raw = json.dumps(block["input"], separators=(",", ":"), ensure_ascii=False)
+        deltas = [_delta(index, {"type": "input_json_delta", "partial_json": p})
+                  for p in _pieces(raw, 3)]  # fmt: skip
+    else:
+        deltas = [_delta(index, {"type": "text_delta", "text": c}) for c in chunks]
+    stop = sse("content_block_stop", {"type": "content_block_stop", "index": index})
+    return start, deltas, stop
+
+
+def message_end_events(reply: Reply, usage: dict[str, Any]) -> bytes:
+    """message_delta (stop reason, final usage) and message_stop."""
     delta_usage = {
         "input_tokens": usage["input_tokens"],
         "output_tokens": reply.output_tokens,
@@ -131,11 +187,15 @@ def stream_stop_events(reply: Reply, usage: dict[str, Any]) -> bytes:
         "stop_details": None,
         "container": None,
     }
-    return (
-        sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        + sse("message_delta", {"type": "message_delta", "delta": delta, "usage": delta_usage})
-        + sse("message_stop", {"type": "message_stop"})
-    )
+    return sse(
+        "message_delta", {"type": "message_delta", "delta": delta, "usage": delta_usage}
+    ) + sse("message_stop", {"type": "message_stop"})
+
+
+def stream_stop_events(reply: Reply, usage: dict[str, Any]) -> bytes:
+    """content_block_stop of the one text block, then :func:`message_end_events`."""
+    stop = sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    return stop + message_end_events(reply, usage)
 
 
 def stream_error_event(error_type: str, message: str, request_id: str) -> bytes:
