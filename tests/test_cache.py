@@ -393,7 +393,8 @@ def test_policy(settings: dict[str, Any], no_cache: bool, agent_name: str, expec
         ("stop_sequence", False, True),
         ("max_tokens", False, False),
         ("max_tokens", True, True),
-        ("tool_use", False, False),
+        ("tool_use", False, True),  # content blocks are kept: a tool turn replays whole
+        ("pause_turn", False, True),
         ("refusal", False, False),
     ],
 )

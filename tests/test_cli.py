@@ -400,7 +400,7 @@ def test_workflow_run_live_table_fits_the_screen(
     workers = [step["id"] for step in steps[1:]]
     steps.append({"id": "join", "agent": "helper", "task": "merge", "dependencies": workers})
     doc = {
-        "defaults": {"model": "haiku", "max_tokens": 64},
+        "defaults": {"model": "haiku", "max_tokens": 1024},
         "agents": {"helper": {"file": "helper.md"}},
         "workflows": {"wide": {"steps": steps}},
     }

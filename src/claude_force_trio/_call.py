@@ -37,6 +37,9 @@ class Call:
         stream: deliver the reply's text to the observer as it arrives.
         run_id: the run asking, for records (never part of a cache key).
         step_id: the step asking, likewise.
+        cache: whether the response cache may answer it and keep its answer;
+            ``False`` for a step whose tools have side effects (its calls
+            must really happen each time).
     """
 
     body: Mapping[str, Any]
@@ -44,6 +47,7 @@ class Call:
     stream: bool = False
     run_id: str | None = None
     step_id: str | None = None
+    cache: bool = True
 
     @property
     def model(self) -> str:

@@ -38,6 +38,8 @@ __all__ = [
     "StepStarted",
     "StepSucceeded",
     "StepTimedOut",
+    "ToolCalled",
+    "ToolFinished",
     "WorkflowFinished",
     "WorkflowStarted",
     "emit",
@@ -221,6 +223,37 @@ class StepSkipped:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """A step's model asked for a tool, which starts now.
+
+    ``turn`` is the loop's call (1-based) whose reply asked for it;
+    ``tool_use_id`` pairs it with its :class:`ToolFinished`.
+    """
+
+    run_id: str
+    step_id: str
+    tool: str
+    turn: int
+    tool_use_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    """A tool call ended; ``is_error``: the model is told it failed (``error`` says why)."""
+
+    run_id: str
+    step_id: str
+    tool: str
+    turn: int
+    tool_use_id: str
+    is_error: bool
+    elapsed_s: float
+    error: str | None
+    at: float
+
+
 Event: TypeAlias = (
     WorkflowStarted
     | WorkflowFinished
@@ -235,6 +268,8 @@ Event: TypeAlias = (
     | BreakerStateChanged
     | ConcurrencyChanged
     | CallFinished
+    | ToolCalled
+    | ToolFinished
 )
 
 

@@ -5,28 +5,57 @@ Why the split between system and user message matters: the system blocks
 are the prefix the API can cache (``cache_control`` on the last block). All
 that varies per call — the tasks, dependency outputs, memory — goes in the user
 message, so it never breaks that cached prefix.
+
+A dependency with structured output (``StepResult.data``) is handed on as
+that JSON, not as its raw reply text: the typed value is what the step
+produced, and compact sorted JSON keeps the message (and its cache key) stable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import AgentConfig, Defaults
 from ._errors import ConfigError
 from ._pricing import resolve_model
+
+if TYPE_CHECKING:
+    from ._results import StepResult
+    from ._tools import ToolBox
 
 __all__ = ["DependencyOutput", "build_request", "system_blocks", "user_message"]
 
 
 @dataclass(frozen=True, slots=True)
 class DependencyOutput:
-    """What a finished dependency produced, handed to the steps that depend on it."""
+    """What a finished dependency produced, handed to the steps that depend on it.
+
+    Attributes:
+        step_id: the dependency's step id.
+        agent: its agent.
+        output: its reply text.
+        data: its structured output, if it had an ``output_schema`` (then shown
+            instead of ``output``).
+    """
 
     step_id: str
     agent: str
     output: str
+    data: Any = None
+
+    @classmethod
+    def of(cls, step_id: str, result: StepResult) -> DependencyOutput:
+        """What the finished step ``step_id`` hands on: its text and its data."""
+        return cls(step_id, result.agent, result.output or "", result.data)
+
+    def shown(self) -> str:
+        """The text a dependent sees: the data as JSON, else the output."""
+        if self.data is not None:
+            return json.dumps(self.data, ensure_ascii=False, sort_keys=True)
+        return _clean(self.output) or "(no output)"
 
 
 def system_blocks(agent: AgentConfig, *, prompt_cache: bool) -> list[dict[str, Any]]:
@@ -80,8 +109,7 @@ def user_message(
     if task is not None:
         parts.append(f"# Your task\n\n{task}")
     for dep in dependencies:
-        output = _clean(dep.output) or "(no output)"
-        parts.append(f"## Output of step `{dep.step_id}` (agent `{dep.agent}`)\n\n{output}")
+        parts.append(f"## Output of step `{dep.step_id}` (agent `{dep.agent}`)\n\n{dep.shown()}")
     if (memory := _clean(memory)) is not None:
         parts.append(f"## Relevant past experience\n\n{memory}")
     return "\n\n".join(parts) + "\n"
@@ -98,6 +126,8 @@ def build_request(
     prompt_cache: bool = True,
     stream: bool = False,
     system: list[dict[str, Any]] | None = None,
+    tools: ToolBox | None = None,
+    output_schema: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the JSON body of ``POST /v1/messages`` for one call of ``agent``.
 
@@ -116,6 +146,9 @@ def build_request(
         stream: ask for a server-sent-event stream.
         system: the agent's :func:`system_blocks`, when the caller keeps them
             (they are the same for every call of an agent; never mutate them).
+        tools: the tools offered (``tools`` is sent only when there are some).
+        output_schema: the JSON Schema the answer must follow, sent as
+            ``output_config.format``.
     """
     body: dict[str, Any] = {
         "model": resolve_model(model or agent.model or defaults.model),
@@ -132,6 +165,17 @@ def build_request(
         "top_k": agent.top_k,
     }
     body |= {key: value for key, value in sampling.items() if value is not None}
+    if tools:
+        body["tools"] = tools.definitions()
+    if agent.thinking is not None:
+        body["thinking"] = dict(agent.thinking)
+    output_config: dict[str, Any] = {}
+    if output_schema is not None:
+        output_config["format"] = {"type": "json_schema", "schema": dict(output_schema)}
+    if agent.effort is not None:
+        output_config["effort"] = agent.effort
+    if output_config:
+        body["output_config"] = output_config
     if stream:
         body["stream"] = True
     return body

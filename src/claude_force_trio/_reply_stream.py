@@ -13,7 +13,10 @@ the attempts and the caller's callbacks and says when to throw text away:
   attempt that failed. Everything ``on_text`` received before it is void. A
   failed attempt that delivered no text calls nothing: there is nothing to void;
 * an answer that arrives whole (from the response cache, or as JSON from a server
-  that ignored ``stream: true``) is passed to ``on_text`` in one chunk.
+  that ignored ``stream: true``) is passed to ``on_text`` in one chunk;
+* a step's loop makes several calls (tool rounds, continuations): after each
+  call ends, :meth:`ReplyStream.next_call` makes its text final, so the next
+  call's first attempt voids nothing.
 
 So for a successful reply, the chunks after the last ``on_restart`` joined are
 exactly the reply's text. Without ``on_restart`` the chunks are the same, and a
@@ -63,6 +66,10 @@ class ReplyStream:
         if chunk:
             self._delivered = True
         self._on_text(chunk)
+
+    def next_call(self) -> None:
+        """The call ended well: what it delivered stands, and the next call starts clean."""
+        self._delivered = False
 
     def whole(self, text: str) -> None:
         """The answer is ``text``: deliver it in one chunk unless it was streamed already."""

@@ -20,7 +20,7 @@ from ._errors import StepError
 from ._public import publish
 from ._types import Usage
 
-__all__ = ["RunStatus", "StepResult", "StepStatus", "WorkflowResult"]
+__all__ = ["RunStatus", "StepResult", "StepStatus", "ToolCall", "WorkflowResult"]
 
 StepStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled", "skipped"]
 RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled"]
@@ -28,6 +28,39 @@ RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") if moment else None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call a step made, as its result and ``--json`` record it.
+
+    Attributes:
+        name: the tool's name, as the model called it.
+        turn: the call of the loop (1-based) whose reply asked for it.
+        is_error: the model was told the call failed (``is_error: true``).
+        elapsed_s: how long the tool ran, on the engine's clock.
+        input_summary: the input, short and scrubbed of secrets, for people
+            reading a record (never the whole input).
+        error: what the model was told when the call failed, else ``None``.
+    """
+
+    name: str
+    turn: int
+    is_error: bool
+    elapsed_s: float
+    input_summary: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``tool_calls`` entry of a step's ``--json`` object."""
+        return {
+            "name": self.name,
+            "turn": self.turn,
+            "is_error": self.is_error,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "input": self.input_summary,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +88,11 @@ class StepResult:
         exception: the exception that failed the step (not serialised, not compared).
         started: when the step started on the engine's clock (``anyio.current_time()``),
             for ordering and timelines; ``None`` if it never started.
+        data: the parsed, schema-valid answer of a step with an ``output_schema``.
+        turns: calls of the step's loop (each tool round, continuation or
+            schema retry is one more); 0 when it made none.
+        tool_calls: every tool call, in the order the model asked for them.
+        thinking: the model's thinking text over every turn (kept, not printed).
     """
 
     id: str
@@ -78,6 +116,10 @@ class StepResult:
     request_id: str | None = None
     exception: BaseException | None = field(default=None, compare=False, repr=False)
     started: float | None = field(default=None, compare=False, repr=False)
+    data: Any = None
+    turns: int = 0
+    tool_calls: tuple[ToolCall, ...] = ()
+    thinking: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +161,9 @@ class StepResult:
             "stop_reason": self.stop_reason,
             "error_status": self.error_status,
             "request_id": self.request_id,
+            "data": self.data,
+            "turns": self.turns,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
         }
 
 

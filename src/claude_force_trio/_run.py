@@ -177,11 +177,8 @@ class WorkflowRun:
         self._group.start_soon(self._run_step, step_id, name=step_id)
 
     def _inputs(self, step_id: str) -> list[DependencyOutput]:
-        steps, results = self.graph.steps, self._results
-        return [
-            DependencyOutput(dep, steps[dep].agent, results[dep].output or "")
-            for dep in self.graph.dependencies[step_id]
-        ]
+        results = self._results
+        return [DependencyOutput.of(dep, results[dep]) for dep in self.graph.dependencies[step_id]]
 
     async def _run_sequentially(self) -> None:
         for step_id in self.graph.order:

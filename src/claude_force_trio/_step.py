@@ -5,14 +5,20 @@ step runs and the engine owns *what it runs with* (the call stack, memory,
 hooks); everything in between — building the prompt, the step's own deadline,
 what its events say, turning an answer or an error into a
 :class:`~claude_force_trio.StepResult` — is one step's business and lives
-here, in one object. It is written as a sequence so that it can become a loop:
-call → tools → call again, until an honest outcome.
+here, in one object. The conversation itself — call → tools → call again,
+until an honest outcome — is :mod:`._turns`; the step gives it a way to ask
+(every call through the whole call stack, so each is cached and priced on its
+own) and turns how it ended into a result: usage and cost summed over the
+calls, attempts summed too (the requests the step made), the tool calls and
+the thinking kept.
 
 The deadline: a step's timeout starts when its first request is *sent* (the
 resilience layer reports ``attempt_started(1)``), not while it waits for a
-concurrency slot, and it covers every retry and wait after that. A cancel
-scope owned by the step enforces it, so the request in flight is cancelled
-when it fires. An answer served from the cache never starts the clock.
+concurrency slot, and it covers every retry, wait, tool round and later call
+after that. A cancel scope owned by the step enforces it, so the request or
+tool in flight is cancelled when it fires. An answer served from the cache
+starts the clock at the moment the step asked, so a loop that goes on from a
+served turn is still bounded.
 
 A step never raises for what goes wrong with the API or its input: it
 returns a result saying so. Only cancellation from outside escapes (the run's
@@ -22,14 +28,13 @@ step had done.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._call import Call, CallObserver, Layer
+from ._call import Call, CallObserver
 from ._errors import APIStatusError, CFTError, StepTimeoutError, StreamError
 from ._events import (
     Event,
@@ -39,79 +44,25 @@ from ._events import (
     StepStarted,
     StepSucceeded,
     StepTimedOut,
+    ToolCalled,
+    ToolFinished,
 )
-from ._pricing import cost_usd
-from ._prompts import DependencyOutput, build_request, system_blocks, user_message
-from ._reply_stream import ReplyStream, RestartCallback, TextCallback
-from ._results import StepResult, StepStatus
+from ._prompts import build_request, user_message
+from ._reply_stream import ReplyStream
+from ._results import StepResult, StepStatus, ToolCall
+from ._step_spec import StepServices, StepSpec
+from ._step_tally import CallTally
 from ._text import hash_task
+from ._tool_round import RoundReport
+from ._tools._base import ToolError
+from ._turns import Conversation, Outcome
 
 if TYPE_CHECKING:
     from ._api._retry import RetryDetails
-    from ._config import AgentConfig, Defaults, MemoryConfig
-    from ._memory import MemoryStore
+    from ._outcome import Failure
     from ._types import MessageResult
 
-__all__ = ["Step", "StepServices", "StepSpec"]
-
-
-@dataclass(frozen=True, slots=True)
-class StepServices:
-    """What the engine lends every step: shared by all the steps of an engine.
-
-    Attributes:
-        caller: the top of the call stack.
-        defaults: the config's request defaults.
-        prompt_cache: mark the system prefix for the API's prompt cache.
-        memory: agent memory, or ``None`` when it is off.
-        memory_settings: how much memory context a prompt may carry.
-        systems: each agent's system blocks, built on first use (they never change).
-    """
-
-    caller: Layer
-    defaults: Defaults
-    prompt_cache: bool
-    memory: MemoryStore | None
-    memory_settings: MemoryConfig
-    systems: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def system(self, agent: AgentConfig) -> list[dict[str, Any]]:
-        """The system blocks of ``agent`` (definition, contract), built once per engine."""
-        blocks = self.systems.get(agent.name)
-        if blocks is None:
-            blocks = self.systems[agent.name] = system_blocks(agent, prompt_cache=self.prompt_cache)
-        return blocks
-
-
-@dataclass(frozen=True, slots=True)
-class StepSpec:
-    """What one step is asked to do.
-
-    Attributes:
-        step_id: the step's id (the agent's name for a single run).
-        agent: the agent that runs it.
-        task: the step's own task.
-        timeout_s: the step's deadline, from its first request.
-        workflow_task: the task of the whole run, shown above the step's.
-        inputs: its dependencies' outputs, in config order.
-        model: a model overriding the agent's.
-        max_tokens: an output limit overriding the agent's.
-        temperature: a temperature overriding the agent's.
-        on_text: streams the reply.
-        on_restart: told when streamed text belonged to a failed attempt.
-    """
-
-    step_id: str
-    agent: AgentConfig
-    task: str | None
-    timeout_s: float
-    workflow_task: str | None = None
-    inputs: Sequence[DependencyOutput] = ()
-    model: str | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    on_text: TextCallback | None = None
-    on_restart: RestartCallback | None = None
+__all__ = ["Step", "StepServices", "StepSpec", "now"]
 
 
 def now() -> datetime:
@@ -119,8 +70,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Step(CallObserver):
-    """One step, ready to run once. Also the observer of the calls it makes.
+class Step(CallObserver, RoundReport):
+    """One step, ready to run once. Also the observer of the calls and tools it runs.
 
     Args:
         services: what the engine lends it.
@@ -130,17 +81,18 @@ class Step(CallObserver):
     """
 
     __slots__ = (
-        "_attempts",
+        "_conversation",
         "_deadline",
         "_emit",
         "_model",
+        "_queued",
         "_run_id",
-        "_saved",
         "_services",
         "_spec",
         "_started",
         "_started_at",
         "_stream",
+        "_tally",
     )
 
     def __init__(
@@ -156,11 +108,12 @@ class Step(CallObserver):
         self._run_id = run_id
         self._emit = emit
         self._model: str | None = None
-        self._attempts = 0
+        self._tally = CallTally()
+        self._queued = 0.0
         self._started: float | None = None
         self._started_at: datetime | None = None
-        self._saved: float | None = None
         self._deadline: anyio.CancelScope | None = None
+        self._conversation: Conversation | None = None
         self._stream = None if spec.on_text is None else ReplyStream(spec.on_text, spec.on_restart)
 
     @property
@@ -178,30 +131,34 @@ class Step(CallObserver):
         except CFTError as exc:  # a step with nothing to ask fails before it is queued
             return self._finish_failed(exc)
         self._model = str(body["model"])
-        queued = anyio.current_time()
+        self._queued = anyio.current_time()
         self._emit(
-            StepQueued(self._run_id, spec.step_id, spec.agent.name, queued, _task_hash(body))
+            StepQueued(self._run_id, spec.step_id, spec.agent.name, self._queued, _task_hash(body))
         )
-        call = Call(body, spec.agent.name, self._stream is not None, self._run_id, spec.step_id)
+        conversation = self._conversation = Conversation(
+            body,
+            agent=spec.agent,
+            tools=spec.tools,
+            schema=spec.output_schema,
+            ask=self._ask,
+            redact=services.redact,
+            report=self,
+        )
         with anyio.CancelScope() as deadline:
             self._deadline = deadline
             try:
-                message = await services.caller.send(call, self)
+                outcome = await conversation.run()
             except CFTError as exc:
                 return self._finish_failed(exc)
         if deadline.cancelled_caught:
             return self._finish_timed_out()
-        if self._started is None:
-            # Served without an attempt of its own (the cache, an identical call in
-            # flight): the step "ran" from the moment it asked.
-            self._start(queued)
-        if self._stream is not None:
-            self._stream.whole(message.text)
+        if outcome.failure is not None:
+            return self._finish_outcome(outcome.failure)
         end = anyio.current_time()
-        result = self._succeeded(message, end)
+        result = self._succeeded(outcome, end)
         if services.memory is not None and memory_key is not None and not result.cached:
             await services.memory.record(
-                spec.agent.name, memory_key, message.text, model=result.model, usage=message.usage
+                spec.agent.name, memory_key, outcome.text, model=result.model, usage=result.usage
             )
             end = anyio.current_time()
         self._emit(StepSucceeded(self._run_id, spec.step_id, result, end))
@@ -218,6 +175,8 @@ class Step(CallObserver):
         is looked up by the message *without* memory so the key is stable.
         """
         spec, services = self._spec, self._services
+        if spec.tools.unavailable:  # e.g. an MCP server it uses did not start
+            raise ToolError("; ".join(spec.tools.unavailable))
         base = user_message(spec.task, workflow_task=spec.workflow_task, dependencies=spec.inputs)
         text, memory_key = base, None
         if services.memory is not None:
@@ -244,21 +203,43 @@ class Step(CallObserver):
             temperature=spec.temperature,
             prompt_cache=services.prompt_cache,
             system=services.system(spec.agent),
+            tools=spec.tools,
+            output_schema=spec.output_schema,
         )
         return body, memory_key
+
+    async def _ask(self, body: dict[str, Any]) -> MessageResult:
+        """One call of the loop, through the whole call stack."""
+        spec = self._spec
+        call = Call(
+            body,
+            spec.agent.name,
+            self._stream is not None,
+            self._run_id,
+            spec.step_id,
+            cache=not spec.tools.side_effects,
+        )
+        self._tally.next_call()
+        message = await self._services.caller.send(call, self)
+        if self._started is None:
+            # Served without an attempt of its own (the cache, an identical call in
+            # flight): the step "ran" from the moment it asked.
+            self._start(self._queued)
+        self._tally.add(message, self._model or "")
+        if self._stream is not None:
+            self._stream.whole(message.text)
+            self._stream.next_call()
+        return message
 
     # -- what the calls tell the step (the CallObserver protocol) ---------------------
 
     def attempt_started(self, attempt: int) -> None:
-        """An attempt holds its slot and is sent: the first one starts the step's clock."""
-        self._attempts = attempt
+        """An attempt holds its slot and is sent: the step's first one starts its clock."""
+        self._tally.attempt(attempt)
         if self._stream is not None:
             self._stream.attempt(attempt)
-        if attempt == 1:
-            at = anyio.current_time()
-            self._start(at)
-            assert self._deadline is not None
-            self._deadline.deadline = at + self._spec.timeout_s
+        if self._started is None:
+            self._start(anyio.current_time())
 
     def retrying(self, details: RetryDetails) -> None:
         """An attempt failed and another follows: say so to the hooks."""
@@ -282,15 +263,58 @@ class Step(CallObserver):
 
     def served(self, saved_usd: float) -> None:
         """The answer came without an API call; it saved ``saved_usd``."""
-        self._saved = saved_usd
+        self._tally.served(saved_usd)
+
+    # -- what the tools tell the step (the RoundReport protocol) ----------------------
+
+    def called(self, tool_use_id: str, name: str, turn: int) -> None:
+        """A tool call starts: say so to the hooks."""
+        at = anyio.current_time()
+        self._emit(ToolCalled(self._run_id, self._spec.step_id, name, turn, tool_use_id, at))
+
+    def finished(self, tool_use_id: str, record: ToolCall) -> None:
+        """A tool call ended: say so to the hooks."""
+        self._emit(
+            ToolFinished(
+                self._run_id,
+                self._spec.step_id,
+                record.name,
+                record.turn,
+                tool_use_id,
+                record.is_error,
+                record.elapsed_s,
+                record.error,
+                anyio.current_time(),
+            )
+        )
 
     # -- results ----------------------------------------------------------------------
 
     def _start(self, at: float) -> None:
+        """The step's clock starts at ``at``: its deadline is ``timeout_s`` later."""
         self._started = at
         self._started_at = now()
+        if self._deadline is not None:
+            self._deadline.deadline = at + self._spec.timeout_s
         spec = self._spec
         self._emit(StepStarted(self._run_id, spec.step_id, spec.agent.name, self._model or "", at))
+
+    def _loop_facts(self) -> dict[str, Any]:
+        """What every result says about the loop so far: calls, usage, cost, tools, thinking."""
+        conversation, tally = self._conversation, self._tally
+        facts: dict[str, Any] = {
+            "attempts": tally.attempts,
+            "usage": tally.usage,
+            "cost_usd": tally.cost_usd,
+            "turns": 0 if conversation is None else conversation.turns,
+        }
+        if conversation is not None:
+            facts["tool_calls"] = tuple(conversation.tool_calls)
+            facts["thinking"] = "\n\n".join(conversation.thinking) or None
+        if (last := tally.last) is not None:
+            facts["stop_reason"] = last.stop_reason
+            facts["request_id"] = last.request_id
+        return facts
 
     def _ended(
         self,
@@ -301,29 +325,33 @@ class Step(CallObserver):
     ) -> StepResult:
         """A result for a step that did not succeed, keeping the facts of ``exception``."""
         started = self._started
+        facts = self._loop_facts()
+        if isinstance(exception, APIStatusError | StreamError):
+            facts["request_id"] = exception.request_id
         return StepResult(
             id=self._spec.step_id,
             agent=self._spec.agent.name,
             status=status,
             error=message,
             error_type=error_type,
-            attempts=self._attempts,
             model=self._model,
             started_at=self._started_at,
             finished_at=now() if self._started_at else None,
             elapsed_s=anyio.current_time() - started if started is not None else 0.0,
             error_status=exception.status_code if isinstance(exception, APIStatusError) else None,
-            request_id=(
-                exception.request_id
-                if isinstance(exception, APIStatusError | StreamError)
-                else None
-            ),
             exception=exception,
             started=started,
+            **facts,
         )
 
     def _finish_failed(self, error: CFTError) -> StepResult:
-        result = self._ended("failed", str(error), type(error).__name__, error)
+        return self._failed(self._ended("failed", str(error), type(error).__name__, error))
+
+    def _finish_outcome(self, failure: Failure) -> StepResult:
+        """Fail for what the replies said (truncated, refused…): no exception to keep."""
+        return self._failed(self._ended("failed", failure.message, failure.error_type))
+
+    def _failed(self, result: StepResult) -> StepResult:
         self._emit(StepFailed(self._run_id, result.id, result, anyio.current_time()))
         return result
 
@@ -335,28 +363,24 @@ class Step(CallObserver):
         self._emit(StepTimedOut(self._run_id, result.id, result, anyio.current_time()))
         return result
 
-    def _succeeded(self, message: MessageResult, end: float) -> StepResult:
+    def _succeeded(self, outcome: Outcome, end: float) -> StepResult:
         assert self._started is not None
-        model = message.model or self._model or ""
-        cached = self._saved is not None
+        message, tally = outcome.message, self._tally
         return StepResult(
             id=self._spec.step_id,
             agent=self._spec.agent.name,
             status="succeeded",
-            output=message.text,
-            attempts=self._attempts,
-            model=model,
+            output=outcome.text,
+            model=message.model or self._model or "",
             started_at=self._started_at,
             finished_at=now(),
             elapsed_s=end - self._started,
-            usage=message.usage,
-            cost_usd=cost_usd(message.usage, model),
-            stop_reason=message.stop_reason,
-            ttft_s=message.ttft_s,
-            cached=cached,
-            saved_usd=self._saved,
-            request_id=message.request_id,
+            ttft_s=tally.ttft_s,
+            cached=tally.all_served,
+            saved_usd=tally.saved_usd,
             started=self._started,
+            data=outcome.data,
+            **self._loop_facts(),
         )
 
 

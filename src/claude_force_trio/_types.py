@@ -84,6 +84,10 @@ class MessageResult:
             ``retry-after``), lower-cased. Never request headers, never the key.
         elapsed_s: request sent → response complete, on ``trio.current_time()``.
         ttft_s: request sent → first text token, for streamed responses.
+        content: the reply's content blocks exactly as received (``text``,
+            ``tool_use``, ``thinking``, ``redacted_thinking``,
+            ``server_tool_use``…), streamed ones assembled: a tool loop sends
+            them back unchanged, as the API requires of thinking blocks.
     """
 
     id: str
@@ -96,6 +100,7 @@ class MessageResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
     ttft_s: float | None = None
+    content: tuple[Mapping[str, Any], ...] = ()
 
 
 publish(globals())

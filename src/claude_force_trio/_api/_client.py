@@ -50,7 +50,7 @@ from ._wire import (
     MAX_BODY_BYTES,
     NOT_FOR_COUNT,
     build_headers,
-    clean_text,
+    content_blocks,
     dumps,
     kept_headers,
     opt_str,
@@ -355,9 +355,8 @@ class MessagesClient:
             blocks = data["content"]
             if not (isinstance(msg_id, str) and isinstance(model, str)):
                 raise TypeError("id and model must be strings")
-            text = clean_text(
-                "".join(block["text"] for block in blocks if block.get("type") == "text")
-            )
+            kept = content_blocks(blocks)
+            text = "".join(block["text"] for block in kept if block["type"] == "text")
             usage = Usage.from_api(data.get("usage"))
             stop_reason = opt_str(data.get("stop_reason"))
             stop_sequence = opt_str(data.get("stop_sequence"))
@@ -376,6 +375,7 @@ class MessagesClient:
             request_id=headers.get("request-id"),
             headers=headers,
             elapsed_s=anyio.current_time() - start,
+            content=kept,
         )
 
     # -- SSE ----------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 :func:`read_stream` feeds the SSE decoder's events to a :class:`StreamAssembly`,
 which builds the message one event at a time, and hands text deltas to the
-caller as they arrive. Events it does not know (``ping``,
-``content_block_stop``, deltas other than ``text_delta``, event types added
-later) are ignored, as the API's versioning policy asks of clients.
+caller as they arrive. It also rebuilds every content block (a tool loop sends
+them back): ``text_delta``, ``thinking_delta``, ``signature_delta`` and
+``citations_delta`` fill their block, and the ``input_json_delta`` pieces of a
+``tool_use`` block are joined and parsed once, when the message is complete.
+Events it does not know (``ping``, ``content_block_stop``, delta and event
+types added later) are ignored, as the API's versioning policy asks of clients.
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ from ._wire import clean_text, kept_headers, merge_usage, opt_str, usage_from_co
 __all__ = ["StreamAssembly", "abandon", "read_stream"]
 
 TextCallback = Callable[[str], object]
+
+#: The block field each kind of delta extends: (delta type, its key, the block's key).
+_PIECES = {
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "signature_delta": ("signature", "signature"),
+    "input_json_delta": ("partial_json", "input"),
+}
+#: The kind of block a delta belongs to, for a delta whose block never started.
+_IMPLIED = {"text": "text", "thinking": "thinking", "signature": "thinking", "input": "tool_use"}
 
 
 async def read_stream(
@@ -81,6 +94,7 @@ async def read_stream(
         headers=headers,
         elapsed_s=anyio.current_time() - start,
         ttft_s=None if ttft is None else ttft - start,
+        content=assembly.content(),
     )
 
 
@@ -104,10 +118,12 @@ class StreamAssembly:
     """Builds a message from Messages stream events, one event at a time."""
 
     __slots__ = (
+        "blocks",
         "first_text_at",
         "id",
         "model",
         "parts",
+        "pieces",
         "redact",
         "request_id",
         "started",
@@ -129,6 +145,8 @@ class StreamAssembly:
         self.first_text_at: float | None = None
         self.started = False
         self.stopped = False
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.pieces: dict[tuple[int, str], list[str]] = {}
 
     def handle(self, event: str, raw: str) -> str | None:
         """Apply one event; return the text it added, if any."""
@@ -143,14 +161,10 @@ class StreamAssembly:
         kind = event if event != "message" else data.get("type")
         try:
             if kind == "content_block_delta":
-                delta = data["delta"]
-                if delta.get("type") == "text_delta":
-                    return self._text(delta["text"])
-            elif kind == "content_block_start":
-                block = data["content_block"]
-                if block.get("type") == "text" and block.get("text"):
-                    return self._text(block["text"])
-            elif kind == "message_start":
+                return self._delta(data.get("index"), data["delta"])
+            if kind == "content_block_start":
+                return self._start_block(data.get("index"), data["content_block"])
+            if kind == "message_start":
                 message = data["message"]
                 msg_id, model = message["id"], message["model"]
                 if not (isinstance(msg_id, str) and isinstance(model, str)):
@@ -189,6 +203,85 @@ class StreamAssembly:
             self.redact(opt_str(error.get("message")) or ""),
             self.redact(body_id, SHORT_LIMIT) if body_id else self.request_id,
         )
+
+    def _index(self, index: object) -> int:
+        """The block an event is about: its ``index``, else the latest block (lenient)."""
+        if isinstance(index, int) and not isinstance(index, bool):
+            return index
+        return max(self.blocks, default=0)
+
+    def _start_block(self, index: object, block: Any) -> str | None:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise TypeError("content_block must be an object with a string type")
+        at = self._index(index)
+        self.blocks[at] = dict(block)
+        for key in ("text", "thinking"):
+            if isinstance(block.get(key), str) and block[key]:
+                self._piece(at, key, block[key])
+        if block["type"] == "text" and block.get("text"):
+            return self._text(block["text"])
+        return None
+
+    def _delta(self, index: object, delta: Any) -> str | None:
+        kind = delta.get("type")
+        at = self._index(index)
+        if kind == "citations_delta":
+            block = self._block(at, "text")
+            if not isinstance(block.get("citations"), list):
+                block["citations"] = []  # a start block says ``citations: null``
+            block["citations"].append(delta["citation"])
+            return None
+        fills = _PIECES.get(kind)
+        if fills is None:
+            return None  # a delta type added later
+        source, target = fills
+        piece = delta[source]
+        if kind == "text_delta":
+            piece = self._text(piece)
+        elif not isinstance(piece, str):
+            raise TypeError(f"{source} must be a string")
+        self._block(at, target)
+        self._piece(at, target, piece)
+        return piece if kind == "text_delta" else None
+
+    def _block(self, at: int, target: str) -> dict[str, Any]:
+        """Block ``at``; one of the kind ``target`` implies, if it never started."""
+        block = self.blocks.get(at)
+        if block is None:
+            block = self.blocks[at] = {"type": _IMPLIED[target]}
+        return block
+
+    def _piece(self, at: int, target: str, piece: str) -> None:
+        pieces = self.pieces.get((at, target))
+        if pieces is None:
+            self.pieces[(at, target)] = [piece]
+        else:
+            pieces.append(piece)
+
+    def content(self) -> tuple[dict[str, Any], ...]:
+        """Every block, in index order, its pieces joined (a tool's input parsed).
+
+        A reply cut at ``max_tokens`` may end inside a tool's input: that block
+        keeps the input it started with (the step fails it as truncated anyway).
+
+        Raises:
+            APIResponseError: a complete reply's tool input is not one JSON object.
+        """
+        for (at, target), pieces in self.pieces.items():
+            joined = "".join(pieces)
+            if target != "input":
+                self.blocks[at][target] = joined
+            elif joined:
+                try:
+                    value = json.loads(joined)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict):
+                    self.blocks[at]["input"] = value
+                elif self.stop_reason != "max_tokens":
+                    raise APIResponseError("stream sent a tool input that is not a JSON object")
+        self.pieces.clear()
+        return tuple(self.blocks[at] for at in sorted(self.blocks))
 
     def _text(self, chunk: object) -> str:
         if not isinstance(chunk, str):

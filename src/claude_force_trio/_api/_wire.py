@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from importlib import metadata
+from typing import Any
 
 import httpx
 
@@ -21,6 +22,7 @@ __all__ = [
     "NOT_FOR_COUNT",
     "build_headers",
     "clean_text",
+    "content_blocks",
     "dumps",
     "kept_headers",
     "merge_usage",
@@ -146,3 +148,28 @@ def clean_text(text: str) -> str:
     if text.isascii():
         return text
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def content_blocks(blocks: object) -> tuple[dict[str, Any], ...]:
+    """A reply's ``content`` as the engine keeps it: each block as sent, text made printable.
+
+    Blocks of kinds added later pass through untouched (a loop must send them
+    back as they came); only a ``text`` block's text is cleaned, as
+    :func:`clean_text` cleans the joined answer.
+
+    Raises:
+        TypeError: ``content`` is not a list of objects that each have a string
+            ``type``, or a text block has no string ``text``.
+    """
+    if not isinstance(blocks, list):
+        raise TypeError("content must be a list")
+    kept: list[dict[str, Any]] = []
+    for block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise TypeError("each content block must be an object with a string type")
+        if block["type"] == "text":
+            if not isinstance(block.get("text"), str):
+                raise TypeError("a text block's text must be a string")
+            block = block | {"text": clean_text(block["text"])}
+        kept.append(block)
+    return tuple(kept)

@@ -109,6 +109,7 @@ class CachedResponse:
     stop_sequence: str | None = None
     message_id: str = ""
     created: float = 0.0
+    content: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_message(cls, message: MessageResult, created: float) -> CachedResponse:
@@ -121,6 +122,7 @@ class CachedResponse:
             stop_sequence=message.stop_sequence,
             message_id=message.id,
             created=created,
+            content=message.content,
         )
 
     def to_message(self) -> MessageResult:
@@ -132,6 +134,7 @@ class CachedResponse:
             stop_reason=self.stop_reason,
             usage=self.usage,
             stop_sequence=self.stop_sequence,
+            content=self.content,
         )
 
     def to_json(self, key: str) -> bytes:
@@ -146,6 +149,7 @@ class CachedResponse:
             "id": self.message_id,
             "usage": self.usage.to_dict(),
             "created": self.created,
+            "content": list(self.content),
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -187,6 +191,7 @@ class CachedResponse:
         )
         if not valid or not isinstance(created, int | float):
             raise ValueError("entry has missing or mistyped fields")
+        content = _stored_content(doc.get("content"), doc["text"])
         return cls(
             model=doc["model"],
             text=doc["text"],
@@ -195,7 +200,23 @@ class CachedResponse:
             stop_sequence=doc["stop_sequence"],
             message_id=doc["id"],
             created=float(created),
+            content=content,
         )
+
+
+def _stored_content(content: object, text: str) -> tuple[Mapping[str, Any], ...]:
+    """An entry's content blocks; for an entry written before they were kept, its text as one.
+
+    Raises:
+        ValueError: ``content`` is not a list of objects with a string ``type``.
+    """
+    if content is None:
+        return ({"type": "text", "text": text},) if text else ()
+    if not isinstance(content, list) or not all(
+        isinstance(block, dict) and isinstance(block.get("type"), str) for block in content
+    ):
+        raise ValueError("entry has mistyped content blocks")
+    return tuple(content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@
 It wraps the next layer (resilience, then the HTTP client) and answers a call
 in one of three ways:
 
-1. **bypassed** — the cache is off, or its policy leaves ``call.agent`` out:
-   the call goes straight to the next layer, nothing is read or written;
+1. **bypassed** — the cache is off, its policy leaves ``call.agent`` out, or
+   the call is marked uncacheable (``Call.cache`` is false: a step whose tools
+   have side effects): the call goes straight to the next layer, nothing is
+   read or written;
 2. **served** — an answer stored for the call's key (written by this process
    moments ago and still pending, or in the store), or the answer of an
    identical call already in flight (single-flight): no API call is made, the
@@ -59,7 +61,7 @@ class CacheLayer:
                 that shared the flight).
         """
         cache = self.cache
-        if not cache.applies_to(call.agent):
+        if not (call.cache and cache.applies_to(call.agent)):
             return await self.inner.send(call, observer)
         key = cache_key(call.body)
         start = anyio.current_time()

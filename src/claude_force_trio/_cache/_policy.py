@@ -48,9 +48,10 @@ __all__ = [
     "worth_prompt_caching",
 ]
 
-#: Answers complete enough to replay. ``tool_use`` is left out: a ``MessageResult``
-#: keeps only text, so a replayed tool call would lose the call itself.
-STORABLE_STOP_REASONS = frozenset({"end_turn", "stop_sequence"})
+#: Answers complete enough to replay. A ``MessageResult`` keeps its content
+#: blocks, so a tool loop's ``tool_use`` and ``pause_turn`` turns replay whole
+#: (each turn's key holds the turns and tool results before it).
+STORABLE_STOP_REASONS = frozenset({"end_turn", "stop_sequence", "tool_use", "pause_turn"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ class ResponseCache:
             stop_reason=message.stop_reason,
             stop_sequence=message.stop_sequence,
             elapsed_s=anyio.current_time() - start,
+            content=message.content,
         )
         return served, saved
 

@@ -7,6 +7,10 @@ rendering happens in the trio thread, where ``trio.current_time()`` works); on a
 pipe or with ``NO_COLOR`` every event that matters becomes one plain line,
 flushed at once so ``tail -f`` and CI logs show progress as it happens.
 
+A step that uses tools shows what it is doing in its status cell: the call
+of its loop and the tool running (``turn 2 · read_file``), from the
+``ToolCalled``/``ToolFinished`` events; in plain mode each tool call is a line.
+
 A table never draws more lines than the screen has: a big run shows its
 running and failed steps, then the most recently finished, and one line that
 counts the rest by status (``_step_rows``). Redrawing every row of a
@@ -28,6 +32,8 @@ from .._events import (
     StepStarted,
     StepSucceeded,
     StepTimedOut,
+    ToolCalled,
+    ToolFinished,
     WorkflowStarted,
 )
 from ._step_rows import Row, StepRows
@@ -58,7 +64,7 @@ _RESERVED_LINES = 2
 _COLUMNS = (
     ("step", "<", 40),
     ("agent", "<", 24),
-    ("status", "<", 16),
+    ("status", "<", 32),
     ("attempts", ">", 8),
     ("elapsed", ">", 9),
     ("tokens in/out", ">", 20),
@@ -142,11 +148,26 @@ class WorkflowProgress:
                 f"retrying  in {event.delay_s:.2f}s after {event.error_type} "
                 f"(attempt {event.attempt + 1} next)",
             )
+        elif isinstance(event, ToolCalled | ToolFinished):
+            self._tool(event)
         elif isinstance(event, _FINISHED):
             row = self.rows.row(event.step_id)
             row.agent, row.result = event.result.agent, event.result
             self.rows.set_status(row, "cached" if event.result.cached else event.result.status)
             self._say(event.at, event.step_id, self._finished_text(event.result))
+
+    def _tool(self, event: ToolCalled | ToolFinished) -> None:
+        """A tool call started or ended: the row's turn and tool, and a plain line."""
+        row = self.rows.row(event.step_id)
+        if isinstance(event, ToolCalled):
+            row.turn, row.tool, row.tools = event.turn, event.tool, row.tools + 1
+            self._say(event.at, event.step_id, f"tool      {event.tool} (turn {event.turn})")
+            return
+        row.tools = max(row.tools - 1, 0)
+        if row.tools == 0:  # the round is over: the next call is the next turn
+            row.turn, row.tool = event.turn + 1, None
+        if event.is_error:
+            self._say(event.at, event.step_id, f"tool      {event.tool} failed: {event.error}")
 
     def _say(self, at: float, who: str, what: str) -> None:
         if self.plain is None:
@@ -160,9 +181,13 @@ class WorkflowProgress:
         if result.status == "succeeded":
             tokens = result.usage.input_tokens + result.usage.output_tokens
             cached = " (cached)" if result.cached else ""
+            loop = ""
+            if result.turns > 1:
+                calls = len(result.tool_calls)
+                loop = f" ({result.turns} turns, {calls} tool call{'' if calls == 1 else 's'})"
             return (
                 f"{status} {result.elapsed_s:.2f}s {tokens:,} tokens "
-                f"{format_cost(result.cost_usd)}{cached}"
+                f"{format_cost(result.cost_usd)}{cached}{loop}"
             )
         if result.status == "skipped":
             return f"{status}   ({result.error})" if result.error else status
@@ -210,7 +235,7 @@ class WorkflowProgress:
         age = None if now is None or row.started is None else now - row.started
         if row.status == "running":
             frame = _SPINNER[int((age or 0.0) / _SPINNER_S) % len(_SPINNER)]
-            status = (f"{frame} running", "bold cyan")
+            status = (f"{frame} {row.activity() or 'running'}", "bold cyan")
         else:
             status = _STATUS_STYLE.get(row.status, (row.status, ""))
         result = row.result

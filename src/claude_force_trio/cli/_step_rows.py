@@ -43,7 +43,11 @@ _RECENT = 512
 
 @dataclass(slots=True, eq=False)
 class Row:
-    """One step as the table shows it. Change ``status`` through :meth:`StepRows.set_status`."""
+    """One step as the table shows it. Change ``status`` through :meth:`StepRows.set_status`.
+
+    ``turn`` is the call of the step's loop under way (0 before any tool
+    round), ``tool`` the latest tool still running and ``tools`` how many are.
+    """
 
     step_id: str
     agent: str = ""
@@ -52,6 +56,16 @@ class Row:
     started: float | None = None
     attempts: int = 0
     result: StepResult | None = None
+    turn: int = 0
+    tool: str | None = None
+    tools: int = 0
+
+    def activity(self) -> str | None:
+        """What a running step is doing, once it is past its first call: ``turn 2 · read_file``."""
+        if self.tool is not None:
+            more = f" +{self.tools - 1}" if self.tools > 1 else ""
+            return f"turn {self.turn} · {self.tool}{more}"
+        return f"turn {self.turn}" if self.turn > 1 else None
 
 
 class StepRows(Mapping[str, Row]):

@@ -1,0 +1,83 @@
+"""What a step's calls add up to: requests, tokens, cost, and what the cache saved.
+
+Why summed per call: each call of a step's loop is priced on its own (its
+model, its usage), so a step's cost is the sum of its calls' costs, and
+``None`` as soon as one of them has no known price. ``attempts`` sums the
+requests of every call (retries included): what the step really sent. A
+step is ``cached`` only when every one of its calls was answered without an
+API call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._pricing import cost_usd
+from ._types import Usage
+
+if TYPE_CHECKING:
+    from ._types import MessageResult
+
+__all__ = ["CallTally"]
+
+
+class CallTally:
+    """The running totals of one step's calls."""
+
+    __slots__ = (
+        "_attempts_before",
+        "_current",
+        "_served",
+        "calls",
+        "cost_usd",
+        "last",
+        "saved_usd",
+        "ttft_s",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._attempts_before = 0
+        self._current = 0
+        self._served = 0
+        self.usage = Usage()
+        self.cost_usd: float | None = 0.0
+        self.saved_usd: float | None = None
+        self.ttft_s: float | None = None
+        self.last: MessageResult | None = None
+
+    @property
+    def attempts(self) -> int:
+        """Requests sent for the step so far, over every call."""
+        return self._attempts_before + self._current
+
+    @property
+    def all_served(self) -> bool:
+        """Every call was answered without an API call (the cache, an identical call)."""
+        return self.calls > 0 and self._served == self.calls
+
+    def next_call(self) -> None:
+        """A new call begins: the attempts of the one before are final."""
+        self._attempts_before += self._current
+        self._current = 0
+        self.calls += 1
+
+    def attempt(self, number: int) -> None:
+        """Attempt ``number`` (1-based) of the current call is sent."""
+        self._current = number
+
+    def served(self, saved_usd: float) -> None:
+        """The current call was answered without an API call, saving ``saved_usd``."""
+        self._served += 1
+        self.saved_usd = (self.saved_usd or 0.0) + saved_usd
+
+    def add(self, message: MessageResult, model: str) -> None:
+        """The current call's reply arrived: add its tokens and cost (priced as ``model``
+        when it names none)."""
+        self.usage = self.usage + message.usage
+        cost = cost_usd(message.usage, message.model or model)
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+        if self.calls == 1:
+            self.ttft_s = message.ttft_s  # time to the step's first text
+        self.last = message
