@@ -174,11 +174,8 @@ def test_legacy_claude_force_file_loads_unchanged(tmp_path: Path) -> None:
     }
     config = load_config(make_project(tmp_path, doc))
     assert config.agents["reviewer"].definition == "# Reviewer\nReview.\n"
-    assert config.agents["linter"].legacy_keys == {
-        "skills": ["code-review"],
-        "tools": ["Read"],
-        "version": "1.0.0",
-    }
+    assert config.agents["linter"].legacy_keys == {"skills": ["code-review"], "version": "1.0.0"}
+    assert config.agents["linter"].tools == ("Read",)  # a real key now, resolved by the engine
     chain = config.workflows["bug-fix"]
     assert chain.legacy
     assert chain.path == "workflows.bug-fix"
@@ -203,7 +200,7 @@ def test_legacy_claude_force_file_loads_unchanged(tmp_path: Path) -> None:
 
 def test_tolerated_legacy_agent_keys_are_documented() -> None:
     """The tolerated agent keys are the ones Claude Force tools write."""
-    assert {"skills", "tools", "version"} <= LEGACY_AGENT_KEYS
+    assert {"skills", "version"} <= LEGACY_AGENT_KEYS
 
 
 def test_config_to_dict_round_trips(tmp_path: Path) -> None:

@@ -83,12 +83,24 @@ if TYPE_CHECKING:
     from ._events import StepStarted as StepStarted
     from ._events import StepSucceeded as StepSucceeded
     from ._events import StepTimedOut as StepTimedOut
+    from ._events import ToolCalled as ToolCalled
+    from ._events import ToolFinished as ToolFinished
     from ._events import WorkflowFinished as WorkflowFinished
     from ._events import WorkflowStarted as WorkflowStarted
     from ._pricing import cost_usd as cost_usd
     from ._pricing import resolve_model as resolve_model
     from ._results import StepResult as StepResult
+    from ._results import ToolCall as ToolCall
     from ._results import WorkflowResult as WorkflowResult
+    from ._tools._base import Tool as Tool
+    from ._tools._base import ToolBox as ToolBox
+    from ._tools._base import ToolError as ToolError
+    from ._tools._base import ToolOutput as ToolOutput
+    from ._tools._base import ToolSpec as ToolSpec
+    from ._tools._library import library_tool as library_tool
+    from ._tools._library import tool as tool
+    from ._tools._registry import Toolset as Toolset
+    from ._tools._workspace import workspace_tools as workspace_tools
     from ._types import MessageResult as MessageResult
     from ._types import Usage as Usage
     from .compat._async_results import AsyncAgentResult as AsyncAgentResult

@@ -10,26 +10,27 @@ What the engine owns lives as long as it does and is shared by every step:
   (one ``CallFinished`` per call) → response cache (single-flight, store) →
   resilience (retries, breaker per (base URL, model), the adaptive limit on
   requests in flight) → the HTTP client;
-* agent memory, and the hooks every event goes to.
+* agent memory, the hooks every event goes to, and the toolset (every
+  agent's tools; the MCP servers they use run until the engine closes).
 
 The limit on requests in flight never exceeds ``max_concurrency`` and the
 HTTP pool has exactly that many connections; a step holds a slot only while
-one of its attempts is in flight, never while it waits to retry.
-
-Everything here is anyio: the same engine runs under ``trio.run`` and
-``asyncio.run``.
+one of its attempts is in flight, never while it waits to retry. Everything
+here is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._api._redact import Redactor
 from ._backend import Backend, BackendChoice, choose_backend
 from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
 from ._dag import build_graph
@@ -43,6 +44,7 @@ from ._run import StopSignal, WorkflowRun, check_timeout
 from ._stack import TRANSPORT_URL, CallStack, open_call_stack
 from ._step import Step, StepServices, StepSpec
 from ._text import check_text
+from ._tools._registry import Toolset, open_toolset
 
 if TYPE_CHECKING:
     import httpx
@@ -65,6 +67,7 @@ class Engine:
             ``resilience.limiter.statistics()`` are snapshots for dashboards.
         response_cache: the response cache (always present: its policy says whether it is used).
         memory: agent memory (``None`` when it is off).
+        toolset: every agent's tools; ``toolset.warnings`` says what is not offered, and why.
     """
 
     def __init__(
@@ -76,8 +79,10 @@ class Engine:
         hooks: list[Hook],
         prompt_cache: bool = True,
         memory: MemoryStore | None = None,
+        toolset: Toolset | None = None,
     ) -> None:
         self.config = config
+        self.toolset = toolset or Toolset()
         self.backend = backend
         self.hooks = hooks
         self.resilience = calls.resilience
@@ -85,8 +90,10 @@ class Engine:
         self.memory = memory
         self.prompt_cache = prompt_cache
         self._base_url = calls.base_url
+        # What tools' failures say is scrubbed of the key, like every server-provided text.
+        redact = Redactor(backend.api_key)
         self._services = StepServices(
-            calls.top, config.defaults, prompt_cache, memory, config.memory
+            calls.top, config.defaults, prompt_cache, memory, config.memory, redact=redact
         )
 
     @property
@@ -118,6 +125,13 @@ class Engine:
 
     def _timeout(self, value: float | None, name: str, default: float) -> float:
         return default if value is None else check_timeout(value, name)
+
+    def _step(self, agent: AgentConfig, run: tuple[str, Emitter], **fields: Any) -> Step:
+        """A step of ``agent`` with its tools and output schema (a step's own wins)."""
+        if fields.get("output_schema") is None:
+            fields["output_schema"] = agent.output_schema
+        spec = StepSpec(agent=agent, tools=self.toolset.for_agent(agent), **fields)
+        return Step(self._services, spec, run_id=run[0], emit=run[1])
 
     # -- one agent --------------------------------------------------------------------
 
@@ -159,18 +173,18 @@ class Engine:
             ConfigError: unknown agent, empty task, or one that is not UTF-8 text.
             ValueError: ``timeout_s`` is zero, negative or NaN.
         """
-        spec = StepSpec(
-            agent,
+        step = self._step(
             self.agent(agent),
-            check_text(task, "task"),
-            self._timeout(timeout_s, "timeout_s", self.config.performance.step_timeout_s),
+            (uuid.uuid4().hex, self._emitter(hooks)),
+            step_id=agent,
+            task=check_text(task, "task"),
+            timeout_s=self._timeout(timeout_s, "timeout_s", self.config.performance.step_timeout_s),
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,
             on_text=on_text,
             on_restart=on_restart,
         )
-        step = Step(self._services, spec, run_id=uuid.uuid4().hex, emit=self._emitter(hooks))
         return await step.run()
 
     # -- many agents ------------------------------------------------------------------
@@ -184,20 +198,15 @@ class Engine:
             ConfigError: an unknown agent or a task that is not UTF-8 text, naming
                 the job (``jobs[3].task``), before anything is sent.
         """
-        run_id = uuid.uuid4().hex
+        run = (uuid.uuid4().hex, self._emitter(hooks))
         timeout = self.config.performance.step_timeout_s
-        emitter = self._emitter(hooks)
         steps = [
-            Step(
-                self._services,
-                StepSpec(
-                    agent,
-                    self.agent(agent, f"jobs[{index}].agent"),
-                    check_text(task, f"jobs[{index}].task"),
-                    timeout,
-                ),
-                run_id=run_id,
-                emit=emitter,
+            self._step(
+                self.agent(agent, f"jobs[{index}].agent"),
+                run,
+                step_id=agent,
+                task=check_text(task, f"jobs[{index}].task"),
+                timeout_s=timeout,
             )
             for index, (agent, task) in enumerate(jobs)
         ]
@@ -267,18 +276,18 @@ class Engine:
         )
         run_id = uuid.uuid4().hex
         emitter = self._emitter(hooks)
-        services = self._services
 
         def make_step(step: StepConfig, inputs: Sequence[DependencyOutput]) -> Step:
-            spec = StepSpec(
-                step.id,
+            return self._step(
                 self.agent(step.agent, f"{step.path}.agent"),
-                step.task,
-                step.timeout_s if step.timeout_s is not None else default_step_timeout,
+                (run_id, emitter),
+                step_id=step.id,
+                task=step.task,
+                timeout_s=default_step_timeout if step.timeout_s is None else step.timeout_s,
                 workflow_task=run_task,
                 inputs=inputs,
+                output_schema=step.output_schema,
             )
-            return Step(services, spec, run_id=run_id, emit=emitter)
 
         run = WorkflowRun(
             workflow,
@@ -309,8 +318,10 @@ async def open_engine(
     rng: random.Random | None = None,
     cache: bool = True,
     memory: bool | None = None,
+    tools: Iterable[object] = (),
+    workspace: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Engine]:
-    """Open an engine: one HTTP pool, the call stack, cache and memory; closed on exit.
+    """Open an engine: one HTTP pool, the call stack, cache, memory and tools; closed on exit.
 
     Args:
         config: a loaded :class:`~claude_force_trio.Config`.
@@ -335,9 +346,14 @@ async def open_engine(
             ``features.cache_enabled``, per-agent ``cache``, ``exclude_agents``).
         memory: agent memory on or off (default: the config's ``memory.enabled``);
             stored in ``$CFT_HOME/memory``.
+        tools: library tools agents may name: functions (sync or async) or ``Tool`` objects.
+        workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may
+            read; without one they are not offered (see ``engine.toolset.warnings``).
 
     Raises:
-        ConfigError: no backend can be chosen, or ``max_concurrency`` is below 1.
+        ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
+            unknown tool (``agents.NAME.tools[i]``), a bad ``tools`` entry or
+            ``workspace``, or an MCP server that did not start.
     """
     if transport is not None and backend is None:
         backend = Backend.url(TRANSPORT_URL)
@@ -347,6 +363,9 @@ async def open_engine(
         raise ConfigError("--max-concurrency", f"must be at least 1, got {limit}")
     engine_hooks = list(hooks)
     async with AsyncExitStack() as resources:
+        toolset = await resources.enter_async_context(
+            open_toolset(config, library=tools, workspace=workspace)
+        )
         calls = await resources.enter_async_context(
             open_call_stack(
                 config,
@@ -374,6 +393,7 @@ async def open_engine(
             hooks=engine_hooks,
             prompt_cache=prompt_cache,
             memory=store,
+            toolset=toolset,
         )
 
 

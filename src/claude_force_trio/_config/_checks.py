@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._errors import ConfigError, did_you_mean
 from .._text import check_text, text_problem
@@ -118,6 +119,59 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _expected(path, "a list of strings", value)
     return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+
+def _any_strings(value: Any, path: str) -> tuple[str, ...]:
+    """A list of strings, empty ones allowed (a command's arguments)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _expected(path, "a list of strings", value)
+    return tuple(value)
+
+
+def _string_map(value: Any, path: str) -> dict[str, str]:
+    """An object of string values under non-empty keys (an environment).
+
+    The values are never shown in a message: an environment holds tokens.
+    """
+    obj = _object(value, path)
+    for key, item in obj.items():
+        if not key or not isinstance(item, str):
+            raise ConfigError(_key_path(path, key), "expected a string under a non-empty name")
+    return dict(obj)
+
+
+def _http_url(value: Any, path: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host."""
+    url = _string(value, path)
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[" and such
+        ok = False
+    if not ok:
+        raise ConfigError(path, "expected an http:// or https:// URL with a host")
+    return url
+
+
+def _tool_refs(value: Any, path: str) -> tuple[str | dict[str, Any], ...]:
+    """An agent's ``tools``: names, or server tool definitions (objects with a ``type``).
+
+    What each name stands for is known only when the engine opens (library tools
+    are given to it); here the shape is checked, and a name listed twice.
+    """
+    if not isinstance(value, list):
+        raise _expected(path, "a list of tool names or server tool definitions", value)
+    refs: list[str | dict[str, Any]] = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if isinstance(item, dict):
+            _string(_require(item, where, "type"), f"{where}.type")
+        elif not isinstance(item, str) or not item.strip():
+            raise _expected(where, "a tool name or a server tool definition", item)
+        elif item in refs:
+            raise ConfigError(where, f"{item!r} is listed twice")
+        refs.append(item)
+    return tuple(refs)
 
 
 def _nullable(check: Check) -> Check:

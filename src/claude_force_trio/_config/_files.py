@@ -23,8 +23,20 @@ import errno
 import os
 import stat
 from pathlib import Path, PurePath
+from typing import Any
 
-__all__ = ["Escapes", "Refused", "open_regular", "read_inside", "read_regular"]
+from .._errors import ConfigError, ConfigNotFoundError
+from ._checks import _string
+
+__all__ = [
+    "MAX_AGENT_FILE_BYTES",
+    "Escapes",
+    "Refused",
+    "open_regular",
+    "read_inside",
+    "read_named",
+    "read_regular",
+]
 
 _RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -207,3 +219,35 @@ def _link_target(name: str, dir_fd: int, error: OSError) -> str:
         return os.readlink(name, dir_fd=dir_fd)
     except OSError:
         raise error from None
+
+
+#: The most an agent definition or contract may weigh: it is sent with every call.
+MAX_AGENT_FILE_BYTES = 1 << 20
+
+
+def read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
+    """Read a file the config names: a regular UTF-8 file inside ``root``, of at most 1 MiB.
+
+    The folder rule is enforced on what is *opened*, not on a path checked
+    beforehand, so a symlink swapped in between cannot get an outside file read
+    (see above); a FIFO or a device is refused instead of blocking.
+    """
+    written = _string(value, path)
+    file = root / written
+    shown = os.path.relpath(file, root)
+    try:
+        data = read_inside(root, written, limit=MAX_AGENT_FILE_BYTES)
+    except Escapes as exc:
+        raise ConfigError(path, str(exc)) from None
+    except Refused as exc:
+        raise ConfigError(path, f"{shown} {exc}") from None
+    except FileNotFoundError as exc:
+        raise ConfigNotFoundError(path, f"file not found: {shown}") from exc
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(path, f"invalid path {written!r}") from exc
+    except OSError as exc:  # permissions, a name too long, a symlink loop…
+        raise ConfigError(path, f"cannot read {shown}: {exc.strerror or exc}") from exc
+    try:
+        return file, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"{shown} is not valid UTF-8 (byte {exc.start})") from exc

@@ -1,8 +1,9 @@
 """Load and validate ``.claude/claude.json`` into frozen dataclasses.
 
 Why a hand-written validator: every error must name the exact JSON path
-(``workflows.review.steps[2].dependencies``) in one line, legacy Claude Force
-files must load unchanged, and we do not want a schema library in the runtime.
+(``workflows.review.steps[2].dependencies``) in one line, and legacy Claude
+Force files must load unchanged. (``jsonschema`` checks only the JSON Schemas
+a config holds, ``output_schema``, and is imported only then.)
 
 What is checked here is structure: types, ranges (bounded on both sides),
 required and unknown keys (with a "did you mean" hint), text that can be sent
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ from ._checks import (
     _shown,
     _string,
 )
-from ._files import Escapes, Refused, open_regular, read_inside, read_regular
+from ._files import MAX_AGENT_FILE_BYTES as MAX_AGENT_FILE_BYTES
+from ._files import Refused, open_regular, read_named, read_regular
+from ._json_schema import schema_from_text
 from ._model import (
     AgentConfig,
     ApiConfig,
@@ -50,6 +53,7 @@ from ._model import (
     Config,
     Defaults,
     FeaturesConfig,
+    McpServerConfig,
     MemoryConfig,
     PerformanceConfig,
     RetryConfig,
@@ -63,6 +67,8 @@ from ._schema import (
     SECTIONS,
     STEP_CHECKS,
     WORKFLOW_CHECKS,
+    mcp_ref,
+    read_mcp_servers,
     read_section,
 )
 
@@ -124,45 +130,49 @@ def find_config(explicit: str | Path | None = None) -> Path:
 # ---------------------------------------------------------------- agents
 
 
-#: The most an agent definition or contract may weigh: it is sent with every call.
-MAX_AGENT_FILE_BYTES = 1 << 20
 #: The most a ``claude.json`` may weigh.
 MAX_CONFIG_BYTES = 16 << 20
-
-
-def read_named(root: Path, value: Any, path: str) -> tuple[Path, str]:
-    """Read a file the config names: a regular UTF-8 file inside ``root``, of at most 1 MiB.
-
-    The folder rule is enforced on what is *opened*, not on a path checked
-    beforehand, so a symlink swapped in between cannot get an outside file read
-    (see :mod:`._files`); a FIFO or a device is refused instead of blocking.
-    """
-    written = _string(value, path)
-    file = root / written
-    shown = os.path.relpath(file, root)
-    try:
-        data = read_inside(root, written, limit=MAX_AGENT_FILE_BYTES)
-    except Escapes as exc:
-        raise ConfigError(path, str(exc)) from None
-    except Refused as exc:
-        raise ConfigError(path, f"{shown} {exc}") from None
-    except FileNotFoundError as exc:
-        raise ConfigNotFoundError(path, f"file not found: {shown}") from exc
-    except ValueError as exc:  # a NUL in the path
-        raise ConfigError(path, f"invalid path {written!r}") from exc
-    except OSError as exc:  # permissions, a name too long, a symlink loop…
-        raise ConfigError(path, f"cannot read {shown}: {exc.strerror or exc}") from exc
-    try:
-        return file, data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, f"{shown} is not valid UTF-8 (byte {exc.start})") from exc
 
 
 #: Supplies an agent's ``(definition, contract)`` text instead of the loader reading its files.
 AgentFiles = Callable[[str], tuple[str, str | None]]
 
 
-def _agent(name: str, raw: Any, root: Path, files: AgentFiles | None = None) -> AgentConfig:
+def _schema_file(settings: dict[str, Any], root: Path, path: str) -> dict[str, Any]:
+    """Read an ``output_schema`` given as a path: the schema, and the file it came from."""
+    written = settings.get("output_schema")
+    if not isinstance(written, str):
+        return settings
+    file, text = read_named(root, written, f"{path}.output_schema")
+    shown = os.path.relpath(file, root)
+    schema = schema_from_text(text, f"{path}.output_schema", shown)
+    return settings | {"output_schema": schema, "output_schema_file": file}
+
+
+def _check_tooling(
+    agent: AgentConfig, defaults: Defaults, servers: Mapping[str, McpServerConfig], path: str
+) -> None:
+    """What one agent's keys cannot say alone: the thinking budget, the MCP servers named."""
+    budget = (agent.thinking or {}).get("budget_tokens")
+    limit = agent.max_tokens or defaults.max_tokens
+    if budget is not None and budget >= limit:
+        raise ConfigError(
+            f"{path}.thinking.budget_tokens",
+            f"must be less than max_tokens ({limit}), got {budget}",
+        )
+    for i, ref in enumerate(agent.tools):
+        if isinstance(ref, str):
+            mcp_ref(ref, servers, f"{path}.tools[{i}]")
+
+
+def _agent(
+    name: str,
+    raw: Any,
+    root: Path,
+    files: AgentFiles | None = None,
+    defaults: Defaults | None = None,
+    servers: Mapping[str, McpServerConfig] | None = None,
+) -> AgentConfig:
     path = _key_path("agents", name)
     if not name.strip():
         raise ConfigError(path, "an agent name must not be empty")
@@ -184,15 +194,17 @@ def _agent(name: str, raw: Any, root: Path, files: AgentFiles | None = None) -> 
             contract_file, contract = read_named(root, obj["contract"], f"{path}.contract")
     if not definition.strip():
         raise ConfigError(f"{path}.{key}", f"{os.path.relpath(file, root)} is empty")
-    return AgentConfig(
+    agent = AgentConfig(
         name=name,
         file=file,
         definition=definition,
         contract_file=contract_file,
         contract=contract,
         legacy_keys={k: v for k, v in obj.items() if k in LEGACY_AGENT_KEYS},
-        **_read(obj, path, AGENT_CHECKS),
+        **_schema_file(_read(obj, path, AGENT_CHECKS), root, path),
     )
+    _check_tooling(agent, defaults or Defaults(), servers or {}, path)
+    return agent
 
 
 # ---------------------------------------------------------------- workflows
@@ -225,7 +237,7 @@ def _chain(name: str, items: list[Any], agents: Collection[str]) -> WorkflowConf
     return WorkflowConfig(name, tuple(steps), legacy=True, path=path)
 
 
-def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
+def _workflow(name: str, raw: Any, agents: Collection[str], root: Path) -> WorkflowConfig:
     path = _key_path("workflows", name)
     if isinstance(raw, list):
         return _chain(name, raw, agents)
@@ -244,13 +256,14 @@ def _workflow(name: str, raw: Any, agents: Collection[str]) -> WorkflowConfig:
         _check_keys(step, spath, {"id", "agent", *STEP_CHECKS})
         step_id = _string(_require(step, spath, "id"), f"{spath}.id")
         agent = _known_agent(_require(step, spath, "agent"), f"{spath}.agent", agents)
-        steps.append(StepConfig(step_id, agent, path=spath, **_read(step, spath, STEP_CHECKS)))
+        settings = _schema_file(_read(step, spath, STEP_CHECKS), root, spath)
+        steps.append(StepConfig(step_id, agent, path=spath, **settings))
     return WorkflowConfig(name, tuple(steps), path=path, **_read(raw, path, WORKFLOW_CHECKS))
 
 
 # ---------------------------------------------------------------- loading
 
-_OURS = ("defaults", "agents", "workflows", *SECTIONS)
+_OURS = ("defaults", "agents", "workflows", "mcp_servers", *SECTIONS)
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -324,10 +337,11 @@ def load_document(
     """
     root = file.parent
     defaults = read_section(doc, "defaults")
+    servers = read_mcp_servers(doc)
     raw_agents = _object(doc.get("agents", {}), "agents")
-    agents = {n: _agent(n, a, root, agent_files) for n, a in raw_agents.items()}
+    agents = {n: _agent(n, a, root, agent_files, defaults, servers) for n, a in raw_agents.items()}
     raw_workflows = _object(doc.get("workflows", {}), "workflows")
-    workflows = {n: _workflow(n, w, agents) for n, w in raw_workflows.items()}
+    workflows = {n: _workflow(n, w, agents, root) for n, w in raw_workflows.items()}
     sections = {name: read_section(doc, name) for name in SECTIONS if name != "defaults"}
     retry: RetryConfig = sections["retry"]
     if retry.max_delay_s < retry.initial_delay_s:
@@ -342,6 +356,7 @@ def load_document(
         defaults=defaults,
         agents=agents,
         workflows=workflows,
+        mcp_servers=servers,
         ignored_sections={k: v for k, v in doc.items() if k not in _OURS},
         **sections,
     )

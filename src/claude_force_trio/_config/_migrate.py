@@ -7,14 +7,20 @@ sections the engine ignores kept as they were, so migrating loses nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._model import AgentConfig, Config, WorkflowConfig
-from ._schema import SECTIONS
+from ._model import AgentConfig, Config, McpServerConfig, StepConfig, WorkflowConfig
+from ._schema import MCP_SERVER_CHECKS, SECTIONS
 
 __all__ = ["config_to_dict"]
+
+
+#: Agent keys are written back only when they differ from these (slotted: no class attributes).
+_AGENT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AgentConfig)}
 
 
 def _num(value: float) -> float | int:
@@ -41,10 +47,30 @@ def _agent_dict(agent: AgentConfig, root: Path) -> dict[str, Any]:
         out["domains"] = list(agent.domains)
     if agent.priority is not None:
         out["priority"] = agent.priority
+    if agent.tools:
+        out["tools"] = [ref if isinstance(ref, str) else dict(ref) for ref in agent.tools]
+    if agent.max_turns != _AGENT_DEFAULTS["max_turns"]:
+        out["max_turns"] = agent.max_turns
+    out |= _schema_dict(agent, root)
+    if agent.on_max_tokens != _AGENT_DEFAULTS["on_max_tokens"]:
+        out["on_max_tokens"] = agent.on_max_tokens
+    if agent.thinking is not None:
+        out["thinking"] = dict(agent.thinking)
+    if agent.effort is not None:
+        out["effort"] = agent.effort
     return out | dict(agent.legacy_keys)
 
 
-def _workflow_dict(workflow: WorkflowConfig) -> list[str] | dict[str, Any]:
+def _schema_dict(owner: AgentConfig | StepConfig, root: Path) -> dict[str, Any]:
+    """``output_schema`` as it was written: the file's path, or the schema itself."""
+    if owner.output_schema_file is not None:
+        return {"output_schema": _relative(owner.output_schema_file, root)}
+    if owner.output_schema is not None:
+        return {"output_schema": dict(owner.output_schema)}
+    return {}
+
+
+def _workflow_dict(workflow: WorkflowConfig, root: Path) -> list[str] | dict[str, Any]:
     if workflow.legacy:
         return [step.agent for step in workflow.steps]
     out: dict[str, Any] = {}
@@ -64,7 +90,7 @@ def _workflow_dict(workflow: WorkflowConfig) -> list[str] | dict[str, Any]:
             entry["dependencies"] = list(step.dependencies)
         if step.timeout_s is not None:
             entry["timeout_s"] = _num(step.timeout_s)
-        steps.append(entry)
+        steps.append(entry | _schema_dict(step, root))
     out["steps"] = steps
     return out
 
@@ -77,6 +103,18 @@ def _section_dict(value: Any, name: str) -> dict[str, Any]:
         out[key] = list(item) if isinstance(item, tuple) else item
         if isinstance(item, float):
             out[key] = _num(item)
+    return out
+
+
+def _server_dict(server: McpServerConfig) -> dict[str, Any]:
+    """An MCP server's keys as written: only those set (``args``/``env`` only for a command)."""
+    out: dict[str, Any] = {}
+    for key in MCP_SERVER_CHECKS:
+        value = getattr(server, key)
+        if isinstance(value, tuple | Mapping):  # args, env: written when not empty
+            value = (list if isinstance(value, tuple) else dict)(value) or None
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -95,9 +133,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = dict(head)
     out["defaults"] = _section_dict(config.defaults, "defaults")
     out["agents"] = {n: _agent_dict(a, config.root) for n, a in config.agents.items()}
-    out["workflows"] = {n: _workflow_dict(w) for n, w in config.workflows.items()}
+    out["workflows"] = {n: _workflow_dict(w, config.root) for n, w in config.workflows.items()}
     for name in SECTIONS:
         if name != "defaults":
             out[name] = _section_dict(getattr(config, name), name)
+    if config.mcp_servers:
+        out["mcp_servers"] = {n: _server_dict(s) for n, s in config.mcp_servers.items()}
     out |= {k: v for k, v in config.ignored_sections.items() if k not in head}
     return out

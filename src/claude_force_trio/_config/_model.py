@@ -81,6 +81,8 @@ class AgentConfig:
     tools: tuple[ToolRef, ...] = ()
     max_turns: int = 10
     output_schema: Mapping[str, Any] | None = None
+    # Where ``output_schema`` was read from, so ``cft config migrate`` writes the path back.
+    output_schema_file: Path | None = None
     on_max_tokens: OnMaxTokens = "fail"
     thinking: Mapping[str, Any] | None = None
     effort: str | None = None
@@ -100,6 +102,7 @@ class StepConfig:
     timeout_s: float | None = None
     path: str = ""
     output_schema: Mapping[str, Any] | None = None
+    output_schema_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

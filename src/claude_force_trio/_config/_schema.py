@@ -7,28 +7,38 @@ have a range), so a key is added in one place or not at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._errors import ConfigError, did_you_mean
 from ._checks import (
     Check,
+    _any_strings,
     _boolean,
     _check_keys,
     _choice,
+    _http_url,
     _integer,
+    _key_path,
     _nullable,
     _number,
     _object,
     _read,
+    _require,
     _string,
+    _string_map,
     _strings,
+    _tool_refs,
 )
+from ._json_schema import schema_value
 from ._model import (
     ApiConfig,
     CacheConfig,
     CircuitBreakerConfig,
     Defaults,
     FeaturesConfig,
+    McpServerConfig,
     MemoryConfig,
     PerformanceConfig,
     RetryConfig,
@@ -38,9 +48,15 @@ __all__ = [
     "AGENT_CHECKS",
     "AGENT_KEYS",
     "LEGACY_AGENT_KEYS",
+    "MCP_SERVER_CHECKS",
+    "MCP_SERVER_NAME",
     "SECTIONS",
     "STEP_CHECKS",
+    "THINKING_CHECKS",
     "WORKFLOW_CHECKS",
+    "mcp_ref",
+    "parse_mcp_ref",
+    "read_mcp_servers",
     "read_section",
 ]
 
@@ -119,6 +135,30 @@ SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     ),
 }
 
+#: The API's ``thinking`` shapes by ``type``, with the keys each takes besides ``type``
+#: (the budget must also be below the agent's ``max_tokens``: checked by the loader).
+THINKING_CHECKS: dict[str, dict[str, Check]] = {
+    "enabled": {
+        "budget_tokens": _integer(low=1024, high=1_000_000),
+        "display": _nullable(_choice("summarized", "omitted")),
+    },
+    "adaptive": {"display": _nullable(_choice("summarized", "omitted"))},
+    "disabled": {},
+}
+
+
+def _thinking(value: Any, path: str) -> dict[str, Any]:
+    """One of the API's ``thinking`` objects, unset (``null``) keys dropped."""
+    obj = _object(value, path)
+    kind = _choice(*THINKING_CHECKS)(_require(obj, path, "type"), f"{path}.type")
+    checks = THINKING_CHECKS[kind]
+    _check_keys(obj, path, {"type", *checks})
+    if kind == "enabled":
+        _require(obj, path, "budget_tokens")
+    read = _read(obj, path, checks)
+    return {"type": kind} | {key: item for key, item in read.items() if item is not None}
+
+
 AGENT_CHECKS: dict[str, Check] = {
     "model": _nullable(_string),
     "max_tokens": _nullable(_MAX_TOKENS),
@@ -129,11 +169,17 @@ AGENT_CHECKS: dict[str, Check] = {
     "description": _nullable(_string),
     "domains": _strings,
     "priority": _nullable(_integer(low=-1_000_000, high=1_000_000)),
+    "tools": _tool_refs,
+    "max_turns": _integer(high=100),
+    "output_schema": _nullable(schema_value),
+    "on_max_tokens": _choice("fail", "continue", "accept"),
+    "thinking": _nullable(_thinking),
+    "effort": _nullable(_choice("low", "medium", "high", "xhigh", "max")),
 }
 AGENT_KEYS = frozenset({"file", "path", "contract", *AGENT_CHECKS})
 #: Agent keys written by Claude Force's marketplace/import tools (plugin
 #: manifests, ``pick-agent``) that change nothing for us: accepted, kept, unused.
-LEGACY_AGENT_KEYS = frozenset({"skills", "tools", "version", "keywords", "category", "source"})
+LEGACY_AGENT_KEYS = frozenset({"skills", "version", "keywords", "category", "source"})
 
 WORKFLOW_CHECKS: dict[str, Check] = {
     "description": _nullable(_string),
@@ -145,7 +191,71 @@ STEP_CHECKS: dict[str, Check] = {
     "task": _nullable(_string),
     "dependencies": _strings,
     "timeout_s": _nullable(_DURATION),
+    "output_schema": _nullable(schema_value),
 }
+
+#: What an MCP server's name may be (it prefixes its tools' names: ``SERVER__TOOL``).
+MCP_SERVER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,32}")
+#: ``mcp_servers.NAME``: exactly one of ``command`` (stdio) and ``url`` (streamable HTTP).
+MCP_SERVER_CHECKS: dict[str, Check] = {
+    "command": _string,
+    "args": _any_strings,
+    "env": _string_map,
+    "url": _http_url,
+}
+_MCP_REF = re.compile(r"mcp:([^/]*)(?:/(.*))?", re.DOTALL)
+
+
+def parse_mcp_ref(ref: str) -> tuple[str, str | None] | None:
+    """``("github", None)`` for ``mcp:github``, ``("github", "search")`` for ``mcp:github/search``.
+
+    ``None`` when ``ref`` does not name an MCP server at all.
+    """
+    match = _MCP_REF.fullmatch(ref)
+    return None if match is None else (match[1], match[2])
+
+
+def mcp_ref(
+    ref: str, servers: Mapping[str, McpServerConfig], where: str
+) -> tuple[str, str | None] | None:
+    """:func:`parse_mcp_ref`, with the server required to be one of ``servers``.
+
+    Raises:
+        ConfigError: at ``where``: an unknown server (with a hint), or ``mcp:SERVER/``.
+    """
+    parsed = parse_mcp_ref(ref)
+    if parsed is None:
+        return None
+    server, tool = parsed
+    if server not in servers:
+        hint = did_you_mean(server, servers) or f"; known: {', '.join(servers) or 'none'}"
+        raise ConfigError(where, f"unknown MCP server {server!r}{hint}")
+    if tool is not None and not tool.strip():
+        raise ConfigError(where, f"expected mcp:{server} or mcp:{server}/TOOL")
+    return parsed
+
+
+def read_mcp_servers(doc: Mapping[str, Any]) -> dict[str, McpServerConfig]:
+    """The ``mcp_servers`` section, every server checked."""
+    if "mcp_servers" not in doc:
+        return {}
+    servers = _object(doc["mcp_servers"], "mcp_servers")
+    return {name: _mcp_server(name, raw) for name, raw in servers.items()}
+
+
+def _mcp_server(name: str, raw: Any) -> McpServerConfig:
+    path = _key_path("mcp_servers", name)
+    if not MCP_SERVER_NAME.fullmatch(name):
+        raise ConfigError(path, f"a server name must match ^{MCP_SERVER_NAME.pattern}$")
+    obj = _object(raw, path)
+    _check_keys(obj, path, MCP_SERVER_CHECKS)
+    if ("command" in obj) == ("url" in obj):
+        raise ConfigError(path, "give exactly one of 'command' (stdio) and 'url' (streamable HTTP)")
+    if "url" in obj:
+        for key in ("args", "env"):
+            if key in obj:
+                raise ConfigError(f"{path}.{key}", "only a 'command' server takes it")
+    return McpServerConfig(name=name, path=path, **_read(obj, path, MCP_SERVER_CHECKS))
 
 
 def read_section(doc: Mapping[str, Any], name: str) -> Any:

@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "Globals",
     "JsonOption",
+    "WorkspaceOption",
     "app",
     "command_group",
     "fail",
@@ -47,6 +48,7 @@ __all__ = [
     "run_trio",
     "state_dir",
     "unknown_name",
+    "workspace_of",
 ]
 
 #: Exit codes: 0 success, 1 a run failed, 2 usage or config error.
@@ -72,6 +74,25 @@ app = typer.Typer(
 
 #: The ``--json`` flag every listing and running command takes.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+#: The ``--workspace`` option of the running commands (checked by :func:`workspace_of`).
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        metavar="DIR",
+        help="The folder agents may read with read_file, list_files and search_text"
+        " (default: those tools are not offered).",
+    ),
+]
+
+
+def workspace_of(value: Path | None) -> Path | None:
+    """The ``--workspace`` folder, resolved; one error line (exit 2) if it is not a folder."""
+    if value is None:
+        return None
+    from .._tools._registry import check_workspace
+
+    return check_workspace(value, "--workspace")
 
 
 def command_group(help: str) -> typer.Typer:
@@ -106,10 +127,16 @@ async def open_metrics() -> AsyncIterator[MetricsRecorder]:
 
 @contextlib.asynccontextmanager
 async def open_cli_engine(
-    config: Config, backend: Backend, *, no_cache: bool, max_concurrency: int | None = None
+    config: Config,
+    backend: Backend,
+    *,
+    no_cache: bool,
+    max_concurrency: int | None = None,
+    workspace: Path | None = None,
 ) -> AsyncIterator[Engine]:
-    """The engine every running command uses: ``--no-cache`` honoured, and every finished
-    call recorded for ``cft metrics`` (the embedded simulator reads ``CFT_SIM_LATENCY_SCALE``)."""
+    """The engine every running command uses: ``--no-cache`` and ``--workspace`` honoured,
+    every finished call recorded for ``cft metrics`` (the embedded simulator reads
+    ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr."""
     from .._engine import open_engine
 
     async with (
@@ -120,8 +147,11 @@ async def open_cli_engine(
             max_concurrency=max_concurrency,
             cache=not no_cache,
             hooks=[recorder],
+            workspace=workspace,
         ) as engine,
     ):
+        for line in engine.toolset.warnings:
+            _console.notice(line)
         yield engine
 
 

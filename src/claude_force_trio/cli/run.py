@@ -22,10 +22,12 @@ from ._app import (
     EXIT_FAILED,
     Globals,
     JsonOption,
+    WorkspaceOption,
     handles_errors,
     open_cli_engine,
     run_trio,
     unknown_name,
+    workspace_of,
 )
 
 if TYPE_CHECKING:
@@ -140,6 +142,7 @@ def run(
             " once, after any retry). Ignored with --json.",
         ),
     ] = False,
+    workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run one agent on one task and print its reply.
@@ -147,6 +150,7 @@ def run(
     The reply goes to stdout; a one-line summary (model, tokens, cost, time) to stderr.
     """
     settings = Globals.of(ctx)
+    folder = workspace_of(workspace)
     if task == "-":
         task = read_stdin("task")
     if not task.strip():
@@ -158,7 +162,7 @@ def run(
     printer = _ReplyPrinter(live=_console.terminal()) if stream and not as_json else None
 
     async def main() -> StepResult:
-        async with open_cli_engine(config, backend, no_cache=no_cache) as engine:
+        async with open_cli_engine(config, backend, no_cache=no_cache, workspace=folder) as engine:
             return await engine.run_agent(
                 agent,
                 task,
@@ -309,10 +313,12 @@ def run_many(
         typer.Option("--max-concurrency", min=1, help="Requests in flight at once."),
     ] = None,
     no_cache: NoCacheOption = False,
+    workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run many (agent, task) pairs concurrently; outputs are printed in input order."""
     settings = Globals.of(ctx)
+    folder = workspace_of(workspace)
     jobs = read_jobs(file)
     config = settings.load()
     for job in jobs:
@@ -323,7 +329,7 @@ def run_many(
 
     async def main() -> list[StepResult]:
         async with open_cli_engine(
-            config, backend, no_cache=no_cache, max_concurrency=max_concurrency
+            config, backend, no_cache=no_cache, max_concurrency=max_concurrency, workspace=folder
         ) as engine:
             return await engine.run_many([(job.agent, job.task) for job in jobs])
 

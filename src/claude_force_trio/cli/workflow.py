@@ -23,11 +23,13 @@ from ._app import (
     EXIT_INTERRUPTED,
     Globals,
     JsonOption,
+    WorkspaceOption,
     command_group,
     handles_errors,
     open_cli_engine,
     run_trio,
     unknown_name,
+    workspace_of,
 )
 
 if TYPE_CHECKING:
@@ -245,6 +247,7 @@ def run(
         typer.Option("--keep-going", help="Let independent branches finish after a failure."),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the response cache.")] = False,
+    workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a workflow as a DAG: each step starts as soon as its own dependencies are done.
@@ -254,6 +257,7 @@ def run(
     settings = Globals.of(ctx)
     _positive(timeout, "--timeout")
     _positive(step_timeout, "--step-timeout")
+    folder = workspace_of(workspace)
     config = settings.load()
     _workflow(config, name)
     backend = settings.backend(config)
@@ -270,7 +274,11 @@ def run(
         )
         async with (
             open_cli_engine(
-                config, backend, no_cache=no_cache, max_concurrency=max_concurrency
+                config,
+                backend,
+                no_cache=no_cache,
+                max_concurrency=max_concurrency,
+                workspace=folder,
             ) as engine,
             trio.open_nursery() as nursery,
         ):
