@@ -91,7 +91,11 @@ def typing(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: the code-quality-check DAG on the embedded simulator, live table."""
+    """The main job: the code-quality-check DAG on the embedded simulator, live table.
+
+    ``--workspace src`` lets the agents read this checkout's own code through the
+    read-only workspace tools, so the table shows each step's turns and tool calls.
+    """
     session.install("-e", ".")
     session.run(
         "cft",
@@ -101,6 +105,8 @@ def demo(session: nox.Session) -> None:
         "workflow",
         "run",
         "code-quality-check",
+        "--workspace",
+        "src",
         *session.posargs,
     )
 
@@ -118,6 +124,7 @@ def bench(session: nox.Session) -> None:
         "cache",
         "metrics",
         "progress",
+        "tools",
     ]
     for name in scripts:
         session.run("python", f"benchmarks/{name}.py")

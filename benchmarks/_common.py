@@ -15,7 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["markdown_table", "median_us", "now_ns", "simulator_process"]
+__all__ = [
+    "markdown_table",
+    "median_us",
+    "now_ns",
+    "print_goals",
+    "simulator_process",
+    "worker_json",
+]
 
 now_ns = time.perf_counter_ns
 
@@ -66,6 +73,21 @@ def simulator_process(**config: Any) -> Iterator[str]:
             proc.wait()
 
 
+def worker_json(argv: Sequence[str]) -> Any:
+    """Run ``python *argv`` in a fresh process and return the JSON document it prints.
+
+    Why a fresh process: each client is measured with its own heap, garbage
+    collector and CPU clock, apart from the others and from the simulator.
+
+    Raises:
+        RuntimeError: the worker failed (the tail of its stderr says why).
+    """
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {' '.join(argv[1:3])} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
 def median_us(samples_ns: Sequence[int]) -> float:
     """Median of nanosecond samples, in microseconds."""
     return statistics.median(samples_ns) / 1000.0
@@ -95,6 +117,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
         + "|"
     )
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+def print_goals(goals: dict[str, bool]) -> None:
+    """The closing lines of a benchmark: each goal, met or not."""
+    print()
+    for name, ok in goals.items():
+        print(f"{name}: {'met' if ok else 'NOT met'}")
 
 
 def _is_number(text: str) -> bool:

@@ -6,7 +6,10 @@ Run from the repository root (no API key needed: the embedded simulator answers)
 
 It opens one engine, runs a single agent with streaming, a few agents at once,
 and the ``code-quality-check`` DAG with a hook that prints events as they
-happen; then it shows the result as the ``--json`` document would.
+happen; then it shows the result as the ``--json`` document would. The engine
+gets this checkout's ``src/`` as its workspace, so the DAG's agents read real
+code through ``read_file`` and ``search_text``, and the scan's typed findings
+(``StepResult.data``) reach the review.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import trio
 import claude_force_trio as cft
 
 CONFIG = Path(__file__).parent / ".claude" / "claude.json"
+WORKSPACE = Path(__file__).parents[1] / "src"  # what the agents may read, and nothing else
 
 
 def on_event(event: cft.Event) -> None:
@@ -28,6 +32,9 @@ def on_event(event: cft.Event) -> None:
     elif isinstance(event, cft.StepSucceeded):
         r = event.result
         print(f"  succeeded {r.id:<8} {r.elapsed_s:5.2f} s  {r.usage.output_tokens} tokens out")
+    elif isinstance(event, cft.ToolFinished):
+        outcome = f"error: {event.error}" if event.is_error else "ok"
+        print(f"  tool      {event.step_id:<8} {event.tool} (turn {event.turn}): {outcome}")
     elif isinstance(event, cft.StepFailed | cft.StepTimedOut | cft.StepSkipped):
         print(f"  {event.result.status:<9} {event.step_id:<8} {event.result.error}")
 
@@ -36,7 +43,7 @@ async def main() -> None:
     config = cft.load_config(CONFIG)
     # The library never falls back to the simulator by itself: ask for it (a real
     # program passes nothing and sets ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL).
-    async with cft.open_engine(config, backend="simulator") as engine:
+    async with cft.open_engine(config, backend="simulator", workspace=WORKSPACE) as engine:
         print("one agent, streamed:")
         result = await engine.run_agent(
             "python-expert",
@@ -70,6 +77,9 @@ async def main() -> None:
                 f"(steps took {run.step_time_s:.2f} s: {speedup:.1f}× faster than one by one)"
             )
         print(json.dumps(run.to_dict()["usage"]))
+        # The scan step has an output_schema: its answer is parsed and validated.
+        print("the scan's findings, as the review received them:")
+        print(json.dumps(run.step("scan").data, indent=2))
 
 
 if __name__ == "__main__":

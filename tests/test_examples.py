@@ -15,11 +15,19 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("embed.py", "the code-quality-check DAG:"),
-        ("embed_asyncio.py", "all of it concurrently, on asyncio"),
+        (
+            "embed.py",
+            (
+                "the code-quality-check DAG:",
+                "tool      scan     search_text (turn 1): ok",
+                "tool      review   read_file (turn 1): ok",
+                '"severity": "low"',
+            ),
+        ),
+        ("embed_asyncio.py", ("all of it concurrently, on asyncio",)),
     ],
 )
-def test_example_runs(script: str, expected: str, tmp_path: Path) -> None:
+def test_example_runs(script: str, expected: tuple[str, ...], tmp_path: Path) -> None:
     """Each example runs to the end on the embedded simulator with no key and no network."""
     env = {**os.environ, "CFT_HOME": str(tmp_path), "CFT_SIM_LATENCY_SCALE": "0"}
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
@@ -33,5 +41,6 @@ def test_example_runs(script: str, expected: str, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert expected in done.stdout
+    for line in expected:
+        assert line in done.stdout
     assert "Traceback" not in done.stderr

@@ -104,8 +104,9 @@ async def test_parallel_tool_calls_in_order_mentioned(client: httpx.AsyncClient)
     assert [c["name"] for c in calls] == ["search_text", "read_file"]
     assert all(c["id"].startswith("toolu_") for c in calls)
     assert len({c["id"] for c in calls}) == 2
-    assert calls[0]["input"] == {"query": "retry loop", "mode": "literal", "limit": 1}
-    assert calls[1]["input"] == {"path": "src/app/client.py", "max_bytes": 10}
+    # Required arguments only: optional ones are left to the tool's defaults, as a model does.
+    assert calls[0]["input"] == {"query": "retry loop", "mode": "literal"}
+    assert calls[1]["input"] == {"path": "src/app/client.py"}
     assert message == {**await ok(client, body()), "id": message["id"]}  # deterministic
 
 
@@ -121,6 +122,28 @@ async def test_tool_results_are_quoted_in_the_final_text(client: httpx.AsyncClie
     assert f"Task: {TASK}" in text
     changed = answered(body(), first, search_text="other", read_file="x = 1")
     assert (await ok(client, changed))["content"][0]["text"] != text
+
+
+async def test_tool_turns_marker_repeats_the_round(client: httpx.AsyncClient) -> None:
+    """[sim:tool_turns=3] calls the mentioned tools after each of 3 rounds, then answers."""
+    request = body(f"{TASK} [sim:tool_turns=3]")
+    ids: set[str] = set()
+    for _ in range(3):
+        message = await ok(client, request)
+        assert message["stop_reason"] == "tool_use"
+        calls = [b for b in message["content"] if b["type"] == "tool_use"]
+        assert [c["name"] for c in calls] == ["search_text", "read_file"]
+        ids |= {c["id"] for c in calls}
+        request = answered(request, message, search_text="hit", read_file="x = 1")
+    final = await ok(client, request)
+    assert final["stop_reason"] == "end_turn"
+    assert final["content"][0]["text"].startswith("Tool results:\n- search_text: hit\n")
+    assert len(ids) == 6  # fresh ids every round
+    again = body(f"{TASK} [sim:tool_turns=1]")["messages"]
+    closed = [*request["messages"], {"role": "assistant", "content": final["content"]}]
+    anew = {**request, "messages": [*closed, *again]}
+    assert (await ok(client, anew))["stop_reason"] == "tool_use"  # a new task, a new count
+    assert (await ok(client, body(f"{TASK} [sim:tool_turns=0]")))["stop_reason"] == "end_turn"
 
 
 @pytest.mark.parametrize(

@@ -345,3 +345,25 @@ async def test_a_step_whose_tools_are_unavailable_fails_without_a_call() -> None
     assert result.error_type == "ToolError"
     assert result.error == reason
     assert layer.bodies == []
+
+
+async def test_a_library_tool_checks_its_own_input_once() -> None:
+    """A library tool given bad input: the model hears its own error; the function never runs."""
+    from claude_force_trio import library_tool
+
+    called: list[int] = []
+
+    def double(n: int) -> int:
+        """Double a number."""
+        called.append(n)
+        return 2 * n
+
+    layer = ScriptedLayer(
+        reply(use("double", "t1", n="two"), stop="tool_use"), reply(text("Could not."))
+    )
+    result = await make_step(layer, tools=box(library_tool(double))).run()
+    assert result.status == "succeeded", result.error
+    (sent,) = tool_results(layer.bodies[1])
+    assert sent["is_error"] is True
+    assert sent["content"] == "invalid input for double: input.n: 'two' is not of type 'integer'"
+    assert called == []

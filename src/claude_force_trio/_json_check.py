@@ -43,7 +43,12 @@ def first_error(schema: Mapping[str, Any], value: object) -> str | None:
     from jsonschema import exceptions
 
     try:
-        error = exceptions.best_match(_validator(schema).iter_errors(value))
+        validator = _validator(schema)
+        # is_valid stops at the first problem; best_match gathers them all, so
+        # it is paid only when there is something to report.
+        if validator.is_valid(value):
+            return None
+        error = exceptions.best_match(validator.iter_errors(value))
     except RecursionError:
         return "$: nested too deeply to check"
     if error is None:

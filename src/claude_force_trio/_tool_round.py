@@ -144,7 +144,9 @@ async def _outcome(
         return None, f"unknown tool {name!r}"
     if not isinstance(arguments, dict):
         return None, f"invalid input for {name}: expected a JSON object"
-    if (problem := first_error(tool.spec.input_schema, arguments)) is not None:
+    # A tool that checks its own input (library tools do) is not checked twice.
+    checked = getattr(tool, "checks_input", False)
+    if not checked and (problem := first_error(tool.spec.input_schema, arguments)) is not None:
         return None, f"invalid input for {name}: {problem}"
     timeout = tool.spec.timeout_s if tool.spec.timeout_s is not None else DEFAULT_TIMEOUT_S
     output: object = None

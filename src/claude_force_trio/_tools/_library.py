@@ -53,6 +53,10 @@ class LibraryTool(Generic[P, R]):
     itself (``add(1, 2)``), so decorating it changes nothing for other callers.
     """
 
+    #: It validates its input against its schema itself (a ToolError naming the
+    #: first problem), so the step's loop does not check it a second time.
+    checks_input = True
+
     __name__: str  # copied from the function, as functools.wraps does
     __wrapped__: Callable[P, R]
 
@@ -111,6 +115,8 @@ class LibraryTool(Generic[P, R]):
 
             cls = validators.validator_for(self._spec.input_schema)
             self._validator = cls(self._spec.input_schema)
+        if self._validator.is_valid(arguments):  # the usual case, without gathering errors
+            return
         from jsonschema.exceptions import best_match
 
         error = best_match(self._validator.iter_errors(arguments))

@@ -33,6 +33,9 @@ Beyond plain text it speaks the agentic parts of the API, deterministically:
   (``refusal``), ``[sim:pause_turn]`` (half the text, ``pause_turn``) and
   ``[sim:empty]`` (an empty text). Sending the partial reply back as the final
   assistant message continues it: the rest of the text, ``end_turn``.
+  ``[sim:tool_turns=N]`` in the task makes a loop of N tool rounds: the
+  mentioned tools are called again after each round of results, and the final
+  text comes after the Nth.
 * **Refusals as the API words them**: an unknown model (404), ``max_tokens``
   above the model's limit, malformed ``tool_choice``, tool names off the API's
   pattern or repeated, empty content, unpaired ``tool_use``/``tool_result``,

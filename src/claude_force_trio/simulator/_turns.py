@@ -23,6 +23,9 @@ request). Every decision is a pure function of the body:
   (half the text, ``pause_turn``), ``[sim:empty]`` (an empty text). A request
   whose last message is the assistant's (a continuation after ``max_tokens`` or
   ``pause_turn``) gets the rest of the text and stops normally.
+* ``[sim:tool_turns=N]`` in the task: the mentioned tools are called again
+  after each round of results until N rounds have been answered (a multi-turn
+  loop for tests and benchmarks); then the final text.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ MARKERS: Final = ("[sim:max_tokens]", "[sim:refusal]", "[sim:pause_turn]", "[sim
 _SIGNING_KEY: Final = b"claude-force-trio simulator: thinking signature v1"
 _REFUSAL_TEXT: Final = "I can't help with that request."
 _QUOTE_CHARS: Final = 80
+_TOOL_TURNS: Final = re.compile(r"\[sim:tool_turns=(\d+)\]")
 
 
 def thinking_signature(thinking: str) -> str:
@@ -153,6 +157,26 @@ def _results_text(
     return "Tool results:\n" + "\n".join(_quote(r, names) for r in results)
 
 
+def _wants_tools(messages: Sequence[Mapping[str, Any]], task: str) -> bool:
+    """Whether this turn may call tools: fewer rounds answered than ``tool_turns`` (default 1).
+
+    Rounds are counted back to the task (the latest user text without tool
+    results), so a new task starts its own count.
+    """
+    wanted = _TOOL_TURNS.search(task)
+    if wanted is None:
+        return not _tool_results(messages)
+    rounds = 0
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        if any(b.get("type") == "tool_result" for b in _blocks(message.get("content"))):
+            rounds += 1
+        elif _text(message.get("content")).strip():
+            break
+    return rounds < int(wanted.group(1))
+
+
 def _latest_task(messages: Sequence[Mapping[str, Any]]) -> str:
     """The text of the latest user message that has any: where tools are mentioned."""
     for message in reversed(messages):
@@ -233,7 +257,7 @@ def generate_turn(body: Mapping[str, Any]) -> Reply:
     marker = "" if prefix else next((m for m in MARKERS if m in _text(last.get("content"))), "")
     calls: list[Mapping[str, Any]] = []
     note = ""
-    if not marker and not prefix and not _tool_results(messages):
+    if not marker and not prefix and _wants_tools(messages, task):
         calls, note = _chosen_tools(body, task)
     plan = f"I will call {', '.join(str(t['name']) for t in calls)}." if calls else ""
     blocks: list[dict[str, Any]] = []
@@ -242,7 +266,7 @@ def generate_turn(body: Mapping[str, Any]) -> Reply:
     if calls:
         blocks.append(_text_block(f"I'll use {', '.join(str(t['name']) for t in calls)}."))
         for i, tool in enumerate(calls):
-            tool_input = instance_for(tool.get("input_schema") or {"type": "object"}, task)
+            tool_input = instance_for(_required_only(tool.get("input_schema")), task)
             blocks.append({"type": "tool_use", "id": _tool_id(body, i), "name": tool["name"],
                            "input": tool_input, "caller": {"type": "direct"}})  # fmt: skip
         return Reply("", "tool_use", None, _tokens(blocks), tuple(blocks))
@@ -253,6 +277,22 @@ def generate_turn(body: Mapping[str, Any]) -> Reply:
         text, stop_reason, sequence = _stop(text, body)
     blocks.append(_text_block(text))
     return Reply(text, stop_reason, sequence, _tokens(blocks), tuple(blocks))
+
+
+def _required_only(schema: object) -> Mapping[str, Any]:
+    """A tool's input schema without its optional top-level properties.
+
+    A model calling a tool passes what it must and leaves the rest to the
+    tool's defaults (``read_file`` without ``max_lines`` reads the file, not
+    its first line); structured output, by contrast, fills optional fields.
+    """
+    if not isinstance(schema, Mapping):
+        return {"type": "object"}
+    props = schema.get("properties")
+    if not isinstance(props, Mapping):
+        return schema
+    required = schema.get("required") or ()
+    return {**schema, "properties": {k: v for k, v in props.items() if k in required}}
 
 
 def reply_for(body: Mapping[str, Any]) -> Reply:
