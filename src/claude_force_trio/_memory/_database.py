@@ -5,6 +5,7 @@ several processes (WAL mode lets readers and a writer work at once), and in the
 standard library. Every statement runs in a worker thread
 (``anyio.to_thread.run_sync``) behind a ``CapacityLimiter(1)``: sqlite3 blocks,
 and one connection must not be used by two threads at the same time.
+The run journal (``_journal``) opens its file through this class too.
 
 A damaged file never stops a command (:mod:`.._quarantine`): when the database
 cannot be opened, fails its first queries, or SQLite reports corruption later,
@@ -19,7 +20,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import anyio
 
@@ -27,8 +28,6 @@ from .._errors import ConfigError
 from .._quarantine import Identity, identity, is_damage, lenient_text, quarantine, reason, unfit
 
 __all__ = ["Database"]
-
-log = logging.getLogger("claude_force_trio.memory")
 
 R = TypeVar("R")
 
@@ -40,10 +39,24 @@ class Database:
         path: the database file; its folder is created.
         schema: the script that creates the tables (run on every open).
         probe: queries that must succeed on a sound file of ours (run on every open).
+        label: what the file holds, for messages and the logger's name.
+        synchronous: SQLite's ``synchronous`` setting; ``FULL`` makes each commit
+            survive power loss, not only a killed process (the run journal).
     """
 
-    def __init__(self, path: Path, *, schema: str, probe: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        schema: str,
+        probe: tuple[str, ...],
+        label: str = "memory",
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    ) -> None:
         self.path = Path(path)
+        self.label = label
+        self._synchronous = synchronous
+        self._log = logging.getLogger(f"claude_force_trio.{label}")
         #: Bumped whenever the file is moved aside: what was read before is gone.
         self.generation = 0
         self._schema = schema
@@ -81,7 +94,9 @@ class Database:
                     raise
                 self._close()
                 # Not writable, not a folder, locked for 10 s: one clear line, not a traceback.
-                raise ConfigError(str(self.path), f"cannot open memory: {reason(exc)}") from exc
+                raise ConfigError(
+                    str(self.path), f"cannot open {self.label}: {reason(exc)}"
+                ) from exc
             self._opened = True
         with db:  # one transaction: committed on success, rolled back on error
             return fn(db)
@@ -99,7 +114,7 @@ class Database:
         db.text_factory = lenient_text
         self._db = db  # so that a failure below closes it only after moving the file
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.executescript(self._schema)
         for query in self._probe:
             db.execute(query).fetchall()
@@ -124,8 +139,9 @@ class Database:
         finally:
             self._close()
         if target is not None:
-            log.warning(
-                "memory: %s was damaged (%s); moved it to %s and started an empty one",
+            self._log.warning(
+                "%s: %s was damaged (%s); moved it to %s and started an empty one",
+                self.label,
                 self.path,
                 why,
                 target,

@@ -1,0 +1,77 @@
+"""What the journal hands back: one run, its steps' last states, and its final document.
+
+The rows are written by this package, but the file is shared with other
+programs and disks, so a row is decoded defensively: a garbled step row is left
+out (the step then counts as not finished, and a resume runs it again) and a
+garbled document reads as ``None``, each with one warning, instead of failing
+every command that lists the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+__all__ = ["RunKind", "RunRecord", "decode_object", "iso"]
+
+log = logging.getLogger("claude_force_trio.journal")
+
+RunKind = Literal["workflow", "many"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One journalled run, as the journal holds it now.
+
+    Attributes:
+        run_id: the run's id.
+        kind: ``workflow`` (``workflow run``) or ``many`` (``run-many``).
+        workflow: the workflow's name (``None`` for ``run-many``).
+        fingerprint: the config fingerprint the run started with (see
+            :func:`fingerprint`), which a resume compares with today's.
+        task: the run's task, if it had one.
+        status: ``running`` until finished, then the run document's status.
+        started_at: when the run (first) started, ISO-8601 UTC.
+        finished_at: when it finished, ISO-8601 UTC; ``None`` while running.
+        steps: step id → the last journalled ``StepResult.to_dict()`` of that step.
+        document: the full ``workflow run --json`` document once finished.
+    """
+
+    run_id: str
+    kind: RunKind
+    workflow: str | None
+    fingerprint: str | None
+    task: str | None
+    status: str
+    started_at: str
+    finished_at: str | None
+    steps: Mapping[str, Mapping[str, Any]]
+    document: Mapping[str, Any] | None
+
+
+def iso(moment: datetime) -> str:
+    """``moment`` as fixed-width ISO-8601 UTC, so that text order is time order in SQL."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def decode_object(text: str | None, *, where: str) -> dict[str, Any] | None:
+    """A JSON object stored by the journal, or ``None`` (with one warning) when garbled.
+
+    Args:
+        text: the stored JSON (``None`` when nothing was stored).
+        where: what the row is, for the warning (``run abc123 step lint``).
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("journal: %s is unreadable; ignoring it", where)
+        return None
+    return cast(dict[str, Any], value)
