@@ -1,22 +1,12 @@
 """The engine: shared resources, and the three ways to use them (one agent, many, a workflow).
 
 Data flows one way: the engine builds a :class:`~claude_force_trio._step.Step`
-for each thing to run and, for a workflow, hands a
-:class:`~claude_force_trio._run.WorkflowRun` a factory of them; the run
-schedules, the step lives its life, and neither calls back into the engine.
-What the engine owns lives as long as it does and is shared by every step:
-
-* **the call stack** (``_stack``), each layer wrapping the next: recording
-  (one ``CallFinished`` per call) → response cache (single-flight, store) →
-  resilience (retries, breaker per (base URL, model), the adaptive limit on
-  requests in flight) → the HTTP client;
-* agent memory, the hooks every event goes to, and the toolset (every
-  agent's tools; the MCP servers they use run until the engine closes).
-
-The limit on requests in flight never exceeds ``max_concurrency`` and the
-HTTP pool has exactly that many connections; a step holds a slot only while
-one of its attempts is in flight, never while it waits to retry. Everything
-here is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
+for each thing to run and, for a workflow, hands a ``WorkflowRun`` a factory of
+them; the run schedules, the step lives its life, and neither calls back into
+the engine. What the engine holds (``_resources``) lives as long as it does. With
+a journal each step's result is durable before it counts as done, so
+:meth:`Engine.resume_workflow` can finish a run killed at any moment. All of it
+is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -25,31 +15,31 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ._api._redact import Redactor
-from ._backend import Backend, BackendChoice, choose_backend
+from ._backend import BackendChoice
 from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
 from ._dag import build_graph
-from ._errors import ConfigError, UnknownAgentError, UnknownWorkflowError
+from ._errors import UnknownAgentError, UnknownWorkflowError
 from ._events import Emitter, Hook
+from ._journalling import JournalledRun
+from ._many import run_all
+from ._options import RunOptions, timeout_or
 from ._prompts import DependencyOutput
 from ._public import publish
 from ._reply_stream import RestartCallback, TextCallback
+from ._resources import EngineParts, JournalChoice, open_parts
 from ._results import StepResult, WorkflowResult
-from ._run import StopSignal, WorkflowRun, check_timeout
-from ._stack import TRANSPORT_URL, CallStack, open_call_stack
+from ._resume import RunPlan, load_resumable
+from ._run import StopSignal, WorkflowRun, check_tasks
 from ._step import Step, StepServices, StepSpec
 from ._text import check_text
-from ._tools._registry import Toolset, open_toolset
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._memory import MemoryStore
     from .simulator import SimulatorConfig
 
 __all__ = ["Engine", "open_engine"]
@@ -68,32 +58,30 @@ class Engine:
         response_cache: the response cache (always present: its policy says whether it is used).
         memory: agent memory (``None`` when it is off).
         toolset: every agent's tools; ``toolset.warnings`` says what is not offered, and why.
+        journal: the run journal every workflow run and ``run_many`` is written
+            to (``None`` when it is off).
     """
 
-    def __init__(
-        self,
-        config: Config,
-        *,
-        backend: Backend,
-        calls: CallStack,
-        hooks: list[Hook],
-        prompt_cache: bool = True,
-        memory: MemoryStore | None = None,
-        toolset: Toolset | None = None,
-    ) -> None:
+    def __init__(self, config: Config, parts: EngineParts, *, prompt_cache: bool = True) -> None:
         self.config = config
-        self.toolset = toolset or Toolset()
-        self.backend = backend
-        self.hooks = hooks
-        self.resilience = calls.resilience
-        self.response_cache = calls.response_cache
-        self.memory = memory
+        self.journal = parts.journal
+        self.toolset = parts.toolset
+        self.backend = parts.backend
+        self.hooks = parts.hooks
+        self.resilience = parts.calls.resilience
+        self.response_cache = parts.calls.response_cache
+        self.memory = parts.memory
         self.prompt_cache = prompt_cache
-        self._base_url = calls.base_url
+        self._base_url = parts.calls.base_url
         # What tools' failures say is scrubbed of the key, like every server-provided text.
-        redact = Redactor(backend.api_key)
+        redact = Redactor(parts.backend.api_key)
         self._services = StepServices(
-            calls.top, config.defaults, prompt_cache, memory, config.memory, redact=redact
+            parts.calls.top,
+            config.defaults,
+            prompt_cache,
+            parts.memory,
+            config.memory,
+            redact=redact,
         )
 
     @property
@@ -122,9 +110,6 @@ class Engine:
             return self.config.workflows[name]
         except KeyError:
             raise UnknownWorkflowError("workflow", name, self.config.workflows) from None
-
-    def _timeout(self, value: float | None, name: str, default: float) -> float:
-        return default if value is None else check_timeout(value, name)
 
     def _step(self, agent: AgentConfig, run: tuple[str, Emitter], **fields: Any) -> Step:
         """A step of ``agent`` with its tools and output schema (a step's own wins)."""
@@ -178,7 +163,7 @@ class Engine:
             (uuid.uuid4().hex, self._emitter(hooks)),
             step_id=agent,
             task=check_text(task, "task"),
-            timeout_s=self._timeout(timeout_s, "timeout_s", self.config.performance.step_timeout_s),
+            timeout_s=timeout_or(timeout_s, "timeout_s", self.config.performance.step_timeout_s),
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,
@@ -194,9 +179,13 @@ class Engine:
     ) -> list[StepResult]:
         """Run ``(agent, task)`` pairs concurrently; results come back in input order.
 
+        With a journal the run is journalled as kind ``many``, each job under
+        the id ``jobs[INDEX]`` (jobs may share an agent).
+
         Raises:
             ConfigError: an unknown agent or a task that is not UTF-8 text, naming
                 the job (``jobs[3].task``), before anything is sent.
+            JournalWriteError: the journal could not be written (the run stopped).
         """
         run = (uuid.uuid4().hex, self._emitter(hooks))
         timeout = self.config.performance.step_timeout_s
@@ -210,15 +199,7 @@ class Engine:
             )
             for index, (agent, task) in enumerate(jobs)
         ]
-        results: list[StepResult | None] = [None] * len(steps)
-
-        async def one(index: int, step: Step) -> None:
-            results[index] = await step.run()
-
-        async with anyio.create_task_group() as group:
-            for index, step in enumerate(steps):
-                group.start_soon(one, index, step)
-        return [result for result in results if result is not None]
+        return await run_all(steps, JournalledRun(self.journal, run[0]))
 
     # -- a workflow -------------------------------------------------------------------
 
@@ -235,6 +216,9 @@ class Engine:
         hooks: Sequence[Hook] = (),
     ) -> WorkflowResult:
         """Run a workflow as a DAG and return every step's result.
+
+        With a journal (``open_engine(journal=...)``) each step's result is durable
+        before its dependents start: :meth:`resume_workflow` finishes a crashed run.
 
         Args:
             name: the workflow's name in the config.
@@ -254,28 +238,58 @@ class Engine:
             ConfigError: unknown workflow, an invalid graph, a task that is not
                 UTF-8 text, or a step with no task at all.
             ValueError: a timeout is zero, negative or NaN.
+            JournalWriteError: the journal could not be written (the run stopped).
         """
         workflow = self.workflow(name)
         if task is not None:
             check_text(task, "task")
         run_task = task if task is not None else workflow.task
-        if not run_task:
-            for step in workflow.steps:
-                if not step.task:
-                    raise ConfigError(
-                        f"{step.path or workflow.path}.task",
-                        "a task is required: set one on the step, give the workflow a task, "
-                        "or pass one to the run (--task)",
-                    )
-        performance = self.config.performance
-        deadline = self._timeout(
-            timeout_s, "timeout_s", workflow.timeout_s or performance.workflow_timeout_s
-        )
-        default_step_timeout = self._timeout(
-            step_timeout_s, "step_timeout_s", performance.step_timeout_s
-        )
-        run_id = uuid.uuid4().hex
-        emitter = self._emitter(hooks)
+        options = RunOptions(sequential, keep_going, timeout_s, step_timeout_s, stop, hooks)
+        return await self._execute(RunPlan(uuid.uuid4().hex, workflow, run_task), options)
+
+    async def resume_workflow(
+        self,
+        run_id: str,
+        *,
+        force: bool = False,
+        sequential: bool | None = None,
+        keep_going: bool | None = None,
+        timeout_s: float | None = None,
+        step_timeout_s: float | None = None,
+        stop: StopSignal | None = None,
+        hooks: Sequence[Hook] = (),
+    ) -> WorkflowResult:
+        """Finish a journalled workflow run: run again only what did not succeed.
+
+        Steps whose journalled result is ``succeeded`` are not run (no call,
+        whatever the cache settings): their journalled output and data feed
+        their dependents, and their results say ``resumed`` (usage, cost and
+        timings as journalled). Every other step runs again. The run keeps its
+        id, and its record is updated; a run that had succeeded resumes to the
+        same outputs with no call at all.
+
+        Args:
+            run_id: the run's id, or a unique prefix of it (6 characters or more).
+            force: resume even though the config or agent files changed since
+                the run started (its successes are replayed all the same).
+            sequential: as for :meth:`run_workflow`, like ``keep_going``,
+                ``timeout_s``, ``step_timeout_s``, ``stop`` and ``hooks``.
+
+        Raises:
+            ConfigError: no journal is open, or naming the run: unknown, not a
+                workflow run, or (unless ``force``) its config changed since.
+            JournalWriteError: the journal could not be written (the run stopped).
+        """
+        plan = await load_resumable(self.journal, self.config, run_id, force=force)
+        options = RunOptions(sequential, keep_going, timeout_s, step_timeout_s, stop, hooks)
+        return await self._execute(plan, options)
+
+    async def _execute(self, plan: RunPlan, options: RunOptions) -> WorkflowResult:
+        """Run ``plan`` (its ``done`` steps already finished), journalled if the journal is on."""
+        workflow, run_task, run_id = plan.workflow, plan.task, plan.run_id
+        check_tasks(workflow, run_task)
+        settled = options.settle(self.config, workflow)
+        emitter = self._emitter(options.hooks)
 
         def make_step(step: StepConfig, inputs: Sequence[DependencyOutput]) -> Step:
             return self._step(
@@ -283,26 +297,29 @@ class Engine:
                 (run_id, emitter),
                 step_id=step.id,
                 task=step.task,
-                timeout_s=default_step_timeout if step.timeout_s is None else step.timeout_s,
+                timeout_s=settled.step_timeout_s if step.timeout_s is None else step.timeout_s,
                 workflow_task=run_task,
                 inputs=inputs,
                 output_schema=step.output_schema,
             )
 
+        journalled = await JournalledRun.of_workflow(
+            self.journal, run_id, self.config, workflow, run_task
+        )
         run = WorkflowRun(
             workflow,
             build_graph(workflow),
             make_step,
             run_id=run_id,
             emit=emitter,
-            sequential=(
-                not self.config.features.parallel_workflows_enabled
-                if sequential is None
-                else sequential
-            ),
-            keep_going=workflow.on_failure == "continue" if keep_going is None else keep_going,
+            sequential=settled.sequential,
+            keep_going=settled.keep_going,
+            record=journalled.recorder,
+            done=plan.done,
         )
-        return await run.execute(deadline, stop)
+        result = await run.execute(settled.deadline_s, options.stop)
+        await journalled.finish(result.to_dict())
+        return result
 
 
 @asynccontextmanager
@@ -320,6 +337,7 @@ async def open_engine(
     memory: bool | None = None,
     tools: Iterable[object] = (),
     workspace: str | os.PathLike[str] | None = None,
+    journal: JournalChoice = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP pool, the call stack, cache, memory and tools; closed on exit.
 
@@ -349,52 +367,30 @@ async def open_engine(
         tools: library tools agents may name: functions (sync or async) or ``Tool`` objects.
         workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may
             read; without one they are not offered (see ``engine.toolset.warnings``).
+        journal: the run journal: ``None``/``False`` for none (the default),
+            ``True`` for ``$CFT_HOME/runs/journal.db``, or a path to another file.
 
     Raises:
         ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
             unknown tool (``agents.NAME.tools[i]``), a bad ``tools`` entry or
             ``workspace``, or an MCP server that did not start.
     """
-    if transport is not None and backend is None:
-        backend = Backend.url(TRANSPORT_URL)
-    chosen = choose_backend(backend, config.api)
-    limit = config.performance.max_concurrent_agents if max_concurrency is None else max_concurrency
-    if limit < 1:
-        raise ConfigError("--max-concurrency", f"must be at least 1, got {limit}")
-    engine_hooks = list(hooks)
-    async with AsyncExitStack() as resources:
-        toolset = await resources.enter_async_context(
-            open_toolset(config, library=tools, workspace=workspace)
-        )
-        calls = await resources.enter_async_context(
-            open_call_stack(
-                config,
-                chosen,
-                Emitter(engine_hooks),
-                max_concurrency=limit,
-                transport=transport,
-                simulator=simulator,
-                rng=rng,
-                no_cache=not cache,
-            )
-        )
-        store = None
-        if config.memory.enabled if memory is None else memory:
-            from ._memory import MEMORY_FILE, open_memory
-            from ._paths import state_home
-
-            store = await resources.enter_async_context(
-                open_memory(state_home() / "memory" / MEMORY_FILE)
-            )
-        yield Engine(
-            config,
-            backend=chosen,
-            calls=calls,
-            hooks=engine_hooks,
-            prompt_cache=prompt_cache,
-            memory=store,
-            toolset=toolset,
-        )
+    parts = open_parts(
+        config,
+        backend,
+        list(hooks),
+        max_concurrency=max_concurrency,
+        transport=transport,
+        simulator=simulator,
+        rng=rng,
+        cache=cache,
+        memory=memory,
+        tools=tools,
+        workspace=workspace,
+        journal=journal,
+    )
+    async with parts as opened:
+        yield Engine(config, opened, prompt_cache=prompt_cache)
 
 
 publish(globals())

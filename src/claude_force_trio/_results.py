@@ -8,10 +8,15 @@ are wall-clock ISO-8601 for people and logs.
 A result keeps the facts of a failure, not only its message: the exception's
 type name, the HTTP status and request id when the API answered, and the
 exception itself (never serialised), so ``raise_for_status()`` can raise it.
+
+A step's ``to_dict()`` is also what the run journal stores, and
+:meth:`StepResult.from_dict` rebuilds a result from it, so a resumed run hands
+its dependents exactly what the journalled step produced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Self, TypeAlias
@@ -28,6 +33,15 @@ RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") if moment else None
+
+
+def _moment(text: object) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+def _optional(value: object, kind: type | tuple[type, ...]) -> Any:
+    """``value`` if it is a ``kind`` (a bool never counts as a number), else ``None``."""
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,18 @@ class ToolCall:
             "error": self.error,
         }
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ToolCall:
+        """Rebuild a call from its :meth:`to_dict` entry (``input`` is the summary)."""
+        return cls(
+            name=str(doc["name"]),
+            turn=int(doc["turn"]),
+            is_error=bool(doc["is_error"]),
+            elapsed_s=float(doc["elapsed_s"]),
+            input_summary=str(doc["input"]),
+            error=_optional(doc.get("error"), str),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
@@ -93,6 +119,9 @@ class StepResult:
             schema retry is one more); 0 when it made none.
         tool_calls: every tool call, in the order the model asked for them.
         thinking: the model's thinking text over every turn (kept, not printed).
+        resumed: the result was replayed from the run journal by a resume: no
+            call was made for it this time, and its usage, cost, attempts and
+            timings are those of the session that ran it.
     """
 
     id: str
@@ -120,6 +149,7 @@ class StepResult:
     turns: int = 0
     tool_calls: tuple[ToolCall, ...] = ()
     thinking: str | None = field(default=None, repr=False)
+    resumed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -164,7 +194,55 @@ class StepResult:
             "data": self.data,
             "turns": self.turns,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "resumed": self.resumed,
         }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, resumed: bool = False) -> StepResult:
+        """Rebuild a result from its :meth:`to_dict` object (as the run journal holds it).
+
+        What ``to_dict`` leaves out stays unknown: the exception (only its type
+        name and message survive), the engine-clock ``started``, ``ttft_s`` and
+        the thinking text.
+
+        Args:
+            doc: a step object of a ``--json`` document.
+            resumed: mark the result as replayed from the journal.
+
+        Raises:
+            ValueError: ``doc`` is not such an object (a field missing or of the wrong type).
+        """
+        try:
+            status = doc["status"]
+            if status not in ("succeeded", "failed", "timed_out", "cancelled", "skipped"):
+                raise ValueError(f"unknown step status {status!r}")
+            usage = doc.get("usage")
+            return cls(
+                id=str(doc["id"]),
+                agent=str(doc["agent"]),
+                status=status,
+                output=_optional(doc.get("output"), str),
+                error=_optional(doc.get("error"), str),
+                error_type=_optional(doc.get("error_type"), str),
+                attempts=int(doc.get("attempts") or 0),
+                cached=bool(doc.get("cached")),
+                model=_optional(doc.get("model"), str),
+                started_at=_moment(doc.get("started_at")),
+                finished_at=_moment(doc.get("finished_at")),
+                elapsed_s=float(doc.get("elapsed_s") or 0.0),
+                usage=Usage.from_api(usage if isinstance(usage, Mapping) else None),
+                cost_usd=_optional(doc.get("cost_usd"), (int, float)),
+                saved_usd=_optional(doc.get("saved_usd"), (int, float)),
+                stop_reason=_optional(doc.get("stop_reason"), str),
+                error_status=_optional(doc.get("error_status"), int),
+                request_id=_optional(doc.get("request_id"), str),
+                data=doc.get("data"),
+                turns=int(doc.get("turns") or 0),
+                tool_calls=tuple(ToolCall.from_dict(c) for c in doc.get("tool_calls") or ()),
+                resumed=resumed,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a step result: {exc!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)

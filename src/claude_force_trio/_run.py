@@ -18,6 +18,13 @@ Readiness is counted, never rescanned: each step keeps the number of
 dependencies it still waits for, and a success decrements only its own
 dependents' counts. Scheduling a whole run costs O(steps + edges), so a
 30,000-step fan-in costs three times a 10,000-step one.
+
+Why a step's result is recorded before it counts: with a ``record`` callable
+(the engine's run journal), a finished step's result is awaited into durable
+storage before its dependents are released and before ``WorkflowFinished``,
+so a run killed at any moment never has a dependent that consumed an output
+the journal lacks. A resumed run is handed the journalled successes as
+``done``: they count as finished from the start and are never run again.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import anyio
 
 from ._config import StepConfig, WorkflowConfig
 from ._dag import Graph
+from ._errors import ConfigError
 from ._events import (
     Event,
     StepCancelled,
@@ -40,7 +48,15 @@ from ._events import (
 from ._prompts import DependencyOutput
 from ._results import RunStatus, StepResult, WorkflowResult
 
-__all__ = ["StepFactory", "StepHandle", "StopSignal", "WorkflowRun", "check_timeout"]
+__all__ = [
+    "StepFactory",
+    "StepHandle",
+    "StepRecorder",
+    "StopSignal",
+    "WorkflowRun",
+    "check_tasks",
+    "check_timeout",
+]
 
 
 class StopSignal(Protocol):
@@ -66,6 +82,9 @@ class StepHandle(Protocol):
 #: Builds the step for ``step`` given its dependencies' outputs (in config order).
 StepFactory = Callable[[StepConfig, Sequence[DependencyOutput]], StepHandle]
 
+#: Makes a finished step's result durable; the step counts as done only once it returns.
+StepRecorder = Callable[[StepResult], Awaitable[object]]
+
 
 def check_timeout(value: float, name: str) -> float:
     """Return ``value`` if it is a usable timeout in seconds, else raise ``ValueError``.
@@ -80,6 +99,23 @@ def check_timeout(value: float, name: str) -> float:
     return float(value)
 
 
+def check_tasks(workflow: WorkflowConfig, run_task: str | None) -> None:
+    """Refuse a run in which some step would have no task at all.
+
+    Raises:
+        ConfigError: naming the first such step's ``task``.
+    """
+    if run_task:
+        return
+    for step in workflow.steps:
+        if not step.task:
+            raise ConfigError(
+                f"{step.path or workflow.path}.task",
+                "a task is required: set one on the step, give the workflow a task, "
+                "or pass one to the run (--task)",
+            )
+
+
 class WorkflowRun:
     """One run of a workflow. Build it, then ``await run.execute(...)`` once.
 
@@ -92,6 +128,12 @@ class WorkflowRun:
         sequential: one step at a time in topological order.
         keep_going: after a failure let independent branches finish (and skip
             only the failure's dependents) instead of cancelling everything.
+        record: awaited with each step's final result (succeeded, failed or
+            timed out) before the step counts as done. If it raises, the run
+            stops and :meth:`execute` raises that exception: a run must not go
+            on unrecorded.
+        done: results of steps that already succeeded (a resume): they count
+            as finished from the start and are not run.
     """
 
     def __init__(
@@ -104,6 +146,8 @@ class WorkflowRun:
         emit: Callable[[Event], object],
         sequential: bool = False,
         keep_going: bool = False,
+        record: StepRecorder | None = None,
+        done: Mapping[str, StepResult] | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = graph
@@ -116,6 +160,11 @@ class WorkflowRun:
         self._waiting = {sid: len(deps) for sid, deps in graph.dependencies.items()}
         self._failed = False
         self._group: anyio.abc.TaskGroup | None = None
+        self._record = record
+        self._record_error: Exception | None = None
+        for step_id, result in (done or {}).items():
+            self._results[step_id] = result
+            self._release(step_id, launch=False)
 
     @property
     def results(self) -> Mapping[str, StepResult]:
@@ -128,6 +177,9 @@ class WorkflowRun:
         Args:
             timeout_s: deadline for the whole run (``math.inf`` for none).
             stop: set it to stop early; the result then says ``cancelled``.
+
+        Raises:
+            Exception: whatever ``record`` raised, once the run has stopped.
         """
         start = anyio.current_time()
         self._emit(WorkflowStarted(self.run_id, self.workflow.name, tuple(self.graph.steps), start))
@@ -143,9 +195,11 @@ class WorkflowRun:
                             group.start_soon(self._run_sequentially)
                         else:
                             for step_id in self.graph.order:
-                                if not self._waiting[step_id]:
+                                if not self._waiting[step_id] and step_id not in self._results:
                                     self._launch(step_id)
                 outer.cancel_scope.cancel()  # only the stop watcher can be left
+        if self._record_error is not None:
+            raise self._record_error
         status = self._status(timeout_scope.cancelled_caught, stop_scope.cancelled_caught)
         self._record_skipped(status)
         steps = tuple(self._results[sid] for sid in self.graph.steps)
@@ -184,7 +238,7 @@ class WorkflowRun:
         for step_id in self.graph.order:
             if self._failed and not self.keep_going:
                 return
-            if not self._waiting[step_id]:
+            if not self._waiting[step_id] and step_id not in self._results:
                 await self._run_step(step_id, launch_dependents=False)
 
     async def _run_step(self, step_id: str, *, launch_dependents: bool = True) -> None:
@@ -203,6 +257,8 @@ class WorkflowRun:
                 self._results[current] = cancelled = step.interrupted()
                 self._emit(StepCancelled(self.run_id, current, cancelled, anyio.current_time()))
                 raise
+            if not await self._recorded(result):
+                return
             self._results[current] = result
             if not result.ok:
                 self._failed = True
@@ -211,6 +267,26 @@ class WorkflowRun:
                     self._group.cancel_scope.cancel()
                 return
             current = self._release(current, launch=launch_dependents)
+
+    async def _recorded(self, result: StepResult) -> bool:
+        """Record ``result`` if there is a recorder; False (and the run stopped) if that failed.
+
+        Shielded: the step was paid for, so its result is recorded even when the
+        run is being cancelled around it (Ctrl-C, the deadline, a fail-fast);
+        otherwise a resume would pay for it again.
+        """
+        if self._record is None:
+            return True
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._record(result)
+        except Exception as exc:
+            if self._record_error is None:
+                self._record_error = exc
+            assert self._group is not None
+            self._group.cancel_scope.cancel()
+            return False
+        return True
 
     def _release(self, step_id: str, *, launch: bool) -> str | None:
         """Count ``step_id`` done for its dependents; with ``launch``, start all ready but one.
@@ -223,7 +299,7 @@ class WorkflowRun:
         waiting, mine = self._waiting, None
         for dependent in self.graph.dependents[step_id]:
             waiting[dependent] -= 1
-            if launch and not waiting[dependent]:
+            if launch and not waiting[dependent] and dependent not in self._results:
                 if mine is None:
                     mine = dependent
                 else:
@@ -260,8 +336,14 @@ class WorkflowRun:
 def _execution_order(steps: Sequence[StepResult]) -> tuple[str, ...]:
     # Steps that started at the same instant are listed in config order, so the
     # order is reproducible although the event loop may start tasks in any order.
+    # Steps replayed from the journal come first, in the order they once started.
+    replayed = [
+        (s.started_at.timestamp() if s.started_at else 0.0, i, s.id)
+        for i, s in enumerate(steps)
+        if s.resumed
+    ]
     started = [(s.started, i, s.id) for i, s in enumerate(steps) if s.started is not None]
-    return tuple(step_id for _, _, step_id in sorted(started))
+    return tuple(step_id for _, _, step_id in sorted(replayed) + sorted(started))
 
 
 async def _cancel_when_set(event: StopSignal, scope: anyio.CancelScope) -> None:
