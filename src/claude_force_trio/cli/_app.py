@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "Globals",
     "JsonOption",
+    "NoJournalOption",
     "WorkspaceOption",
     "app",
     "command_group",
@@ -82,6 +83,16 @@ WorkspaceOption = Annotated[
         metavar="DIR",
         help="The folder agents may read with read_file, list_files and search_text"
         " (default: those tools are not offered).",
+    ),
+]
+
+
+#: The ``--no-journal`` flag of the running commands: every run is journalled unless asked.
+NoJournalOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-journal",
+        help="Do not record this run in the run journal (it cannot be resumed or listed).",
     ),
 ]
 
@@ -133,10 +144,14 @@ async def open_cli_engine(
     no_cache: bool,
     max_concurrency: int | None = None,
     workspace: Path | None = None,
+    journal: bool = False,
 ) -> AsyncIterator[Engine]:
     """The engine every running command uses: ``--no-cache`` and ``--workspace`` honoured,
     every finished call recorded for ``cft metrics`` (the embedded simulator reads
-    ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr."""
+    ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr.
+
+    ``journal`` records each run in ``$CFT_HOME/runs`` so ``cft runs`` can list it and
+    ``cft workflow resume`` continue it; ``cft run`` (one call) has nothing to resume."""
     from .._engine import open_engine
 
     async with (
@@ -148,6 +163,7 @@ async def open_cli_engine(
             cache=not no_cache,
             hooks=[recorder],
             workspace=workspace,
+            journal=journal,
         ) as engine,
     ):
         for line in engine.toolset.warnings:
@@ -202,9 +218,15 @@ class Globals:
 
 
 def fail(exc: CFTError) -> NoReturn:
-    """Print ``error: <message>`` and exit 2 (a config or usage error)."""
+    """Print ``error: <message>`` and exit 2 (a config or usage error).
+
+    A run stopped because its journal could not be written is a failed run
+    (exit 1), not bad input: the same command may succeed once the disk is.
+    """
+    from .._journalling import JournalWriteError
+
     _console.error(str(exc))
-    raise typer.Exit(EXIT_CONFIG)
+    raise typer.Exit(EXIT_FAILED if isinstance(exc, JournalWriteError) else EXIT_CONFIG)
 
 
 def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

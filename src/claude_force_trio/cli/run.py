@@ -22,6 +22,7 @@ from ._app import (
     EXIT_FAILED,
     Globals,
     JsonOption,
+    NoJournalOption,
     WorkspaceOption,
     handles_errors,
     open_cli_engine,
@@ -313,10 +314,14 @@ def run_many(
         typer.Option("--max-concurrency", min=1, help="Requests in flight at once."),
     ] = None,
     no_cache: NoCacheOption = False,
+    no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run many (agent, task) pairs concurrently; outputs are printed in input order."""
+    """Run many (agent, task) pairs concurrently; outputs are printed in input order.
+
+    The batch is journalled (see [bold]cft runs[/]) unless [bold]--no-journal[/].
+    """
     settings = Globals.of(ctx)
     folder = workspace_of(workspace)
     jobs = read_jobs(file)
@@ -326,27 +331,46 @@ def run_many(
             # The file's line, not the engine's job index, is what a user can fix.
             raise unknown_name("agent", job.agent, config.agents, path=job.where)
     backend: Backend = settings.backend(config)
+    run_ids: list[str] = []
+
+    def note_run_id(event: Event) -> None:
+        # Every event of the batch carries its run id; the first one is enough.
+        run_id = getattr(event, "run_id", None)
+        if not run_ids and isinstance(run_id, str):
+            run_ids.append(run_id)
 
     async def main() -> list[StepResult]:
         async with open_cli_engine(
-            config, backend, no_cache=no_cache, max_concurrency=max_concurrency, workspace=folder
+            config,
+            backend,
+            no_cache=no_cache,
+            max_concurrency=max_concurrency,
+            workspace=folder,
+            journal=not no_journal,
         ) as engine:
-            return await engine.run_many([(job.agent, job.task) for job in jobs])
+            return await engine.run_many(
+                [(job.agent, job.task) for job in jobs], hooks=[note_run_id]
+            )
 
     results = run_trio(main)
+    run_id = run_ids[0] if run_ids else None
     if as_json:
-        _console.print_json({"results": [r.to_dict() for r in results]})
+        from .._journalling import many_document
+
+        # The very document the journal keeps, so `cft runs show --json` prints it again.
+        _console.print_json(many_document(run_id or "", results))
     else:
         _print_results(results)
-        _summarise(results)
+        _summarise(results, None if no_journal else run_id)
     failed = [r for r in results if not r.ok]
     if failed:
         _console.error(f"{len(failed)} of {len(results)} runs failed")
         raise typer.Exit(EXIT_FAILED)
 
 
-def _summarise(results: list[StepResult]) -> None:
+def _summarise(results: list[StepResult], run_id: str | None) -> None:
     from ._progress import format_cost
+    from .runs import run_reference
 
     ok = sum(r.ok for r in results)
     tokens = sum(r.usage.total_tokens for r in results)
@@ -358,4 +382,6 @@ def _summarise(results: list[StepResult]) -> None:
         f"{ok}/{len(results)} succeeded · longest {longest:.2f} s · step time {total:.2f} s"
         f" · {tokens:,} tokens · {format_cost(cost)}"
     )
+    if run_id is not None:
+        line += run_reference(run_id, resumable=False)
     _console.detail(line)

@@ -1,4 +1,4 @@
-"""``cft workflow list | show | run``: look at workflows, and run one as a DAG.
+"""``cft workflow list | show | run | resume``: look at workflows, run one as a DAG, continue one.
 
 ``run`` is the main job of the product, so its display gets care: a live table
 on a terminal, plain timestamped lines on a pipe, one JSON document with
@@ -6,12 +6,11 @@ on a terminal, plain timestamped lines on a pipe, one JSON document with
 event, the run cancels its steps cleanly and returns a ``cancelled`` result,
 which is printed like any other; the exit code is then 130 (128 + SIGINT, the
 shell's convention), so scripts can tell "stopped" from "failed" (1).
+``resume`` continues a journalled run with the same display (``_workflow_run``).
 """
 
 from __future__ import annotations
 
-import functools
-import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,24 +18,22 @@ import typer
 from .._errors import ConfigError
 from . import _console
 from ._app import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
     Globals,
     JsonOption,
+    NoJournalOption,
     WorkspaceOption,
     command_group,
     handles_errors,
-    open_cli_engine,
     run_trio,
     unknown_name,
     workspace_of,
 )
+from ._workflow_run import RunOptions, drive, report
 
 if TYPE_CHECKING:
-    import trio
-
     from .._config import Config, StepConfig, WorkflowConfig
     from .._dag import Graph
+    from .._engine import Engine
     from .._results import WorkflowResult
 
 __all__ = ["app"]
@@ -176,48 +173,38 @@ def _positive(value: float | None, option: str) -> float | None:
     return value
 
 
-async def _stop_on_sigint(stop: trio.Event, *, task_status: trio.TaskStatus[None]) -> None:
-    """Turn the first Ctrl-C into ``stop.set()``: the run then cancels cleanly.
+async def _resumable(config: Config, run_id: str, force: bool) -> str:
+    """The full id of the run ``run_id`` names, if it can resume under ``config``.
 
-    Reports readiness once the receiver is installed, so no step starts before a
-    Ctrl-C can be caught. A second Ctrl-C, once this receiver is closed,
-    interrupts as usual.
+    The engine checks this again; asking first, before the backend's notice or
+    the engine's start, makes a refusal (an unknown or ambiguous id, a run-many
+    batch, a changed config without ``--force``) the command's only line.
     """
-    import trio
+    from .._journal import open_journal
+    from .._resume import load_resumable
 
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        task_status.started()
-        async for _ in signals:
-            stop.set()
-            return
-
-
-def _leaf_outputs(config: Config, result: WorkflowResult) -> list[tuple[str, str, str]]:
-    """(step, agent, output) of the steps nothing depends on: the run's answer."""
-    workflow = config.workflows[result.workflow]
-    needed = {dep for step in workflow.steps for dep in step.dependencies}
-    return [
-        (step.id, step.agent, step.output)
-        for step in result.steps
-        if step.id not in needed and step.output is not None
-    ]
+    async with open_journal() as journal:
+        plan = await load_resumable(journal, config, run_id, force=force)
+    return plan.run_id
 
 
-def _print_outcome(config: Config, result: WorkflowResult, *, rich_output: bool) -> None:
-    from ._progress import summary_line
-
-    out = _console.stdout()
-    style = "bold green" if result.ok else "bold red" if result.status != "cancelled" else "yellow"
-    out.print(summary_line(result), style=style, markup=False, soft_wrap=True)
-    for step_id, agent, output in _leaf_outputs(config, result):
-        if rich_output:
-            from rich.markdown import Markdown
-            from rich.panel import Panel
-
-            out.print(Panel(Markdown(output), title=f"{step_id} ({agent})", title_align="left"))
-        else:
-            out.print(f"\n── {step_id} ({agent}) ──", markup=False, soft_wrap=True)
-            _console.write(output if output.endswith("\n") else output + "\n")
+SequentialOption = Annotated[
+    bool, typer.Option("--sequential", help="Run one step at a time, in topological order.")
+]
+TimeoutOption = Annotated[
+    float | None, typer.Option("--timeout", metavar="S", help="Deadline for the whole run.")
+]
+StepTimeoutOption = Annotated[
+    float | None,
+    typer.Option("--step-timeout", metavar="S", help="Deadline for steps without their own."),
+]
+MaxConcurrencyOption = Annotated[
+    int | None, typer.Option("--max-concurrency", min=1, help="Steps in flight at once.")
+]
+KeepGoingOption = Annotated[
+    bool, typer.Option("--keep-going", help="Let independent branches finish after a failure.")
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Skip the response cache.")]
 
 
 @app.command("run")
@@ -229,109 +216,85 @@ def run(
         str | None,
         typer.Option("--task", "-t", help="A task for the whole run, given to every step."),
     ] = None,
-    sequential: Annotated[
-        bool, typer.Option("--sequential", help="Run one step at a time, in topological order.")
-    ] = False,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="S", help="Deadline for the whole run.")
-    ] = None,
-    step_timeout: Annotated[
-        float | None,
-        typer.Option("--step-timeout", metavar="S", help="Deadline for steps without their own."),
-    ] = None,
-    max_concurrency: Annotated[
-        int | None, typer.Option("--max-concurrency", min=1, help="Steps in flight at once.")
-    ] = None,
-    keep_going: Annotated[
-        bool,
-        typer.Option("--keep-going", help="Let independent branches finish after a failure."),
-    ] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the response cache.")] = False,
+    sequential: SequentialOption = False,
+    timeout: TimeoutOption = None,
+    step_timeout: StepTimeoutOption = None,
+    max_concurrency: MaxConcurrencyOption = None,
+    keep_going: KeepGoingOption = False,
+    no_cache: NoCacheOption = False,
+    no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a workflow as a DAG: each step starts as soon as its own dependencies are done.
 
+    The run is journalled (see [bold]cft runs[/]) unless [bold]--no-journal[/]; one that
+    did not succeed can be continued with [bold]cft workflow resume RUN_ID[/].
     Exit code: 0 succeeded, 1 failed or timed out, 130 stopped with Ctrl-C.
     """
     settings = Globals.of(ctx)
-    _positive(timeout, "--timeout")
-    _positive(step_timeout, "--step-timeout")
-    folder = workspace_of(workspace)
+    options = RunOptions(
+        sequential=sequential,
+        keep_going=keep_going,
+        timeout_s=_positive(timeout, "--timeout"),
+        step_timeout_s=_positive(step_timeout, "--step-timeout"),
+        max_concurrency=max_concurrency,
+        no_cache=no_cache,
+        workspace=workspace_of(workspace),
+        journal=not no_journal,
+        as_json=as_json,
+    )
     config = settings.load()
     _workflow(config, name)
-    backend = settings.backend(config)
-    live_table = not as_json and _console.interactive()
 
-    async def main() -> WorkflowResult:
-        import trio
+    async def start(engine: Engine, kwargs: dict[str, Any]) -> WorkflowResult:
+        return await engine.run_workflow(name, task, **kwargs)
 
-        from ._progress import WorkflowProgress
-
-        stop = trio.Event()
-        progress = WorkflowProgress(
-            plain=None if as_json or live_table else _plain_line, clock=trio.current_time
-        )
-        async with (
-            open_cli_engine(
-                config,
-                backend,
-                no_cache=no_cache,
-                max_concurrency=max_concurrency,
-                workspace=folder,
-            ) as engine,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(_stop_on_sigint, stop)
-            run = functools.partial(
-                engine.run_workflow,
-                name,
-                task,
-                sequential=True if sequential else None,
-                keep_going=True if keep_going else None,
-                timeout_s=timeout,
-                step_timeout_s=step_timeout,
-                stop=stop,
-                hooks=[] if as_json else [progress],
-            )
-            if live_table:
-                from rich.live import Live
-
-                with Live(
-                    progress,
-                    console=_console.stdout(),
-                    auto_refresh=False,
-                    redirect_stdout=False,
-                    redirect_stderr=False,
-                ) as live:
-                    nursery.start_soon(progress.refresh, live)
-                    result = await run()
-                    live.refresh()
-            else:
-                result = await run()
-            nursery.cancel_scope.cancel()
-        return result
-
-    result = run_trio(main)
-    if as_json:
-        _console.print_json(result.to_dict())
-    else:
-        _print_outcome(config, result, rich_output=live_table)
-    if result.status == "cancelled":
-        _console.error(f"workflow {name!r} stopped by Ctrl-C")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if not result.ok:
-        bad = [s for s in result.steps if s.status not in ("succeeded", "skipped")]
-        status = result.status.replace("_", " ")
-        detail = ""
-        if bad:
-            first = bad[0]
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            detail = f": step {first.id!r} {first.status.replace('_', ' ')}"
-            detail += f": {first.error}{more}" if first.error else more
-        _console.error(f"workflow {name!r} {status}{detail}")
-        raise typer.Exit(EXIT_FAILED)
+    report(config, drive(config, settings.backend(config), options, start), options)
 
 
-def _plain_line(line: str) -> None:
-    _console.write(line + "\n")
+@app.command("resume")
+@handles_errors
+def resume(
+    ctx: typer.Context,
+    run_id: Annotated[
+        str,
+        typer.Argument(metavar="RUN_ID", help="The run's id, or a unique prefix of 6+ characters."),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Resume even if the config or agent files changed since."),
+    ] = False,
+    sequential: SequentialOption = False,
+    timeout: TimeoutOption = None,
+    step_timeout: StepTimeoutOption = None,
+    max_concurrency: MaxConcurrencyOption = None,
+    keep_going: KeepGoingOption = False,
+    no_cache: NoCacheOption = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue a journalled workflow run: only the steps that did not finish run again.
+
+    Finished steps are not sent again, whatever the cache settings: their journalled
+    outputs feed their dependents. A run whose config or agent files changed since is
+    refused unless [bold]--force[/]. Exit codes as for [bold]workflow run[/].
+    """
+    settings = Globals.of(ctx)
+    options = RunOptions(
+        sequential=sequential,
+        keep_going=keep_going,
+        timeout_s=_positive(timeout, "--timeout"),
+        step_timeout_s=_positive(step_timeout, "--step-timeout"),
+        max_concurrency=max_concurrency,
+        no_cache=no_cache,
+        workspace=workspace_of(workspace),
+        as_json=as_json,
+    )
+    config = settings.load()
+    full_id = run_trio(_resumable, config, run_id.strip(), force)
+
+    async def start(engine: Engine, kwargs: dict[str, Any]) -> WorkflowResult:
+        return await engine.resume_workflow(full_id, force=force, **kwargs)
+
+    report(config, drive(config, settings.backend(config), options, start), options)
