@@ -124,6 +124,7 @@ def bench(session: nox.Session) -> None:
         "cache",
         "metrics",
         "progress",
+        "journal",
         "tools",
     ]
     for name in scripts:
