@@ -80,8 +80,8 @@ def test_live_needs_a_key() -> None:
 
 def test_key_never_in_repr() -> None:
     """The key is excluded from the backend's repr."""
-    backend = Backend.url("http://x", "sk-ant-very-secret")
-    assert "sk-ant-very-secret" not in repr(backend)
+    backend = Backend.url("http://x", "fake-key-very-secret")
+    assert "fake-key-very-secret" not in repr(backend)
 
 
 def test_public_surface() -> None:

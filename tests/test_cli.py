@@ -603,13 +603,13 @@ def test_sim_serve_bad_faults() -> None:
 
 def test_verbose_never_prints_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """-vv logs requests to stderr, but never the API key."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-key-very-secret")
     with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0) as sim:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.url)
         result = cft("-vv", "run", "linter", "hi")
     assert result.exit_code == 0, result.stderr
     assert "DEBUG" in result.stderr or "INFO" in result.stderr
-    assert "sk-ant-very-secret" not in result.output
+    assert "fake-key-very-secret" not in result.output
 
 
 def test_second_workflow_run_is_cached_and_no_cache_skips_it() -> None:

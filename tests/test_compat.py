@@ -62,12 +62,12 @@ async def test_async_methods_inside_trio() -> None:
 def test_failures_come_back_as_results(monkeypatch: pytest.MonkeyPatch) -> None:
     """An unreachable API gives success=False with the error, never an exception."""
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
-    orchestrator = AgentOrchestrator(config_path=EXAMPLES, api_key="sk-ant-test-secret")
+    orchestrator = AgentOrchestrator(config_path=EXAMPLES, api_key="fake-key-test-secret")
     result = orchestrator.execute_agent("linter", "x")
     assert not result.success
     assert result.errors
-    assert "sk-ant-test-secret" not in repr(orchestrator)
-    assert "sk-ant-test-secret" not in " ".join(result.errors)
+    assert "fake-key-test-secret" not in repr(orchestrator)
+    assert "fake-key-test-secret" not in " ".join(result.errors)
 
 
 def test_listing_and_info() -> None:

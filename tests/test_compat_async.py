@@ -368,7 +368,7 @@ async def test_key_never_reaches_results_or_metrics(
     config_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_state: Path
 ) -> None:
     """The key given to the orchestrator is in no result, repr or metrics line."""
-    secret = "sk-ant-test-SECRET-0123456789"
+    secret = "fake-key-test-SECRET-0123456789"
     async with simulator(monkeypatch):
         orchestrator = AsyncAgentOrchestrator(config_path=config_path, api_key=secret)
         ok = await orchestrator.execute_agent("python-expert", "task", model=MODEL)

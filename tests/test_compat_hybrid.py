@@ -22,7 +22,7 @@ from claude_force_trio.compat.hybrid_orchestrator import (
 from claude_force_trio.simulator import SimulatorHandle, run_simulator_in_thread
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / ".claude" / "claude.json"
-KEY = "sk-ant-hybrid-test-SECRET"
+KEY = "fake-key-hybrid-test-SECRET"
 LOGGER = "claude_force_trio.compat.hybrid_orchestrator"
 
 

@@ -74,7 +74,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorHandle]:
     """A simulator on a thread, reached through ANTHROPIC_BASE_URL, with a key set."""
     with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0) as handle:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", handle.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-key-test-key")
         yield handle
 
 

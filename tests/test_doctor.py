@@ -28,7 +28,7 @@ async def test_all_checks_pass_with_the_simulator(tmp_path: Path) -> None:
 async def test_key_is_never_shown(tmp_path: Path) -> None:
     """With a key set, the check says "set" and the key appears nowhere."""
     config = make_project(tmp_path)
-    env = {"ANTHROPIC_API_KEY": "sk-ant-very-secret", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
+    env = {"ANTHROPIC_API_KEY": "fake-key-very-secret", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
     checks = await run_checks(config, simulate=None, state=tmp_path / "home", env=env)
     assert all("very-secret" not in c.detail for c in checks)
     key = next(c for c in checks if c.name == "API key")

@@ -142,7 +142,7 @@ def crash_env(home: Path, config: Path, sim: SimulatorHandle) -> dict[str, str]:
         "CFT_HOME": str(home),
         "CFT_CONFIG": str(config),
         "ANTHROPIC_BASE_URL": sim.url,
-        "ANTHROPIC_API_KEY": "sk-ant-crash-test-key",
+        "ANTHROPIC_API_KEY": "fake-key-crash-test-key",
     }
 
 

@@ -423,7 +423,7 @@ async def test_a_garbled_row_is_skipped_with_a_warning(
 
 async def test_the_api_key_never_reaches_the_journal(tmp_path: Path) -> None:
     """A failed run whose server error quotes the key: journalled results hold no trace of it."""
-    key = "sk-ant-journal-secret-0123456789abcdef"
+    key = "fake-key-journal-secret-0123456789abcdef"
     config = load_config(EXAMPLES)
     path = tmp_path / "j.db"
     async with open_simulator(SimulatorConfig(ttft_ms=0, tokens_per_s=0)) as sim:

@@ -100,7 +100,7 @@ def test_one_line_per_finished_call_with_every_field(tmp_path: Path) -> None:
 
 def test_never_the_task_text_or_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The file holds a hash of the task, never its text, and never the API key."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-123")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-key-secret-123")
     with MetricsRecorder(tmp_path) as rec:
         rec(StepQueued("r", "a", "reviewer", 0.0, task_hash=hash_task(TASK)))
         rec(StepSucceeded("r", "a", result("a", output=TASK), 1.0))

@@ -30,7 +30,7 @@ from claude_force_trio.simulator import Fault, RequestRecord, SimulatorConfig, o
 
 from .engine_support import TASK_RE, FakeAPI, make_config, message, step
 
-KEY = "sk-ant-test-JOURNAL-SECRET-0123456789"
+KEY = "fake-key-test-JOURNAL-SECRET-0123456789"
 INSTANT = SimulatorConfig(ttft_ms=0, tokens_per_s=0)
 #: A failure the engine does not retry: the step fails on its first request.
 FINAL_500 = Fault("500", headers={"x-should-retry": "false"})

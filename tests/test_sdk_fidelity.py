@@ -132,7 +132,7 @@ def test_retry_after_is_honoured_by_sdk_retries(sim: SimulatorHandle) -> None:
 
 def test_auth_and_bad_request_errors(sim: SimulatorHandle) -> None:
     """A wrong key raises AuthenticationError without the key; an unknown field BadRequestError."""
-    wrong = "sk-ant-WRONG-0000"
+    wrong = "fake-key-WRONG-0000"
     with pytest.raises(anthropic.AuthenticationError) as auth:
         run(sim, lambda c: c.messages.create(**BODY), key=wrong)
     assert wrong not in str(auth.value)

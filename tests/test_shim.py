@@ -274,7 +274,7 @@ def test_api_key_never_in_arguments_or_output(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--api-key reaches cft through the environment only, and is printed nowhere."""
-    secret = "sk-ant-test-not-a-real-key"
+    secret = "fake-key-test-not-a-real-key"
     translation = translate(["--api-key", secret, "--demo", "list", "agents"])
     assert secret not in " ".join(translation.args)
     assert translation.api_key == secret

@@ -219,7 +219,7 @@ class Huge:
 
 async def test_every_tool_failure_is_one_scrubbed_line_to_the_model() -> None:
     """Unknown name, bad input, ToolError, another exception: is_error, one line, no secret."""
-    secret = "sk-ant-api03-" + "S" * 40
+    secret = "fake-key-api03-" + "S" * 40
     tools = box(
         SleepTool("typed"),
         Failing("refuses", ToolError("no such file: a.py")),

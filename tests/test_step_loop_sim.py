@@ -24,7 +24,7 @@ from .step_loop_support import FINDINGS
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk-ant-loop-test-key-0123456789"
+KEY = "fake-key-loop-test-key-0123456789"
 
 
 class Reader:

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.anyio
 
 SERVERS = Path(__file__).parent / "mcp_servers"
 BASIC = str(SERVERS / "mcp_server_basic.py")
-SECRET = "sk-ant-api03-mcp-test-secret"
+SECRET = "fake-key-api03-mcp-test-secret"
 
 
 def stdio(name: str, *args: str, env: Mapping[str, str] | None = None) -> McpServerConfig:
