@@ -372,8 +372,9 @@ async def open_engine(
 
     Raises:
         ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
-            unknown tool (``agents.NAME.tools[i]``), a bad ``tools`` entry or
-            ``workspace``, or an MCP server that did not start.
+            unknown tool (``agents.NAME.tools[i]``), or a bad ``tools`` entry or
+            ``workspace``. An MCP server that does not start fails only the steps
+            of the agents that use it (``engine.toolset.warnings`` says so).
     """
     parts = open_parts(
         config,

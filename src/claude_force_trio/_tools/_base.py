@@ -78,6 +78,9 @@ class Tool(Protocol):
 
     Any other exception is a failure of the tool too (the step reports its type
     and a short message to the model, never a traceback); cancellation passes.
+    The step checks the model's input against ``spec.input_schema`` before the
+    call, unless the tool has a true ``checks_input`` attribute: it checks its
+    own (library tools do, so they stay safe when called outside a step).
     """
 
     @property
