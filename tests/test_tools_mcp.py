@@ -297,6 +297,12 @@ async def test_unreachable_url_fails_the_start() -> None:
 
 @pytest.mark.slow
 @sdk_http_leaks
+# trio only: when the server dies, the SDK leaves its streamable-HTTP async
+# generators unclosed (the warnings filtered above), and asyncio closes leftover
+# async generators when its loop shuts down; on a CI machine that shutdown once
+# never returned, holding the whole slow session until its time ran out. The
+# behaviour under test is ours and the same on both backends.
+@pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_http_server_dying_mid_run() -> None:
     """A url server that goes away fails calls with ToolError; the run goes on."""
     with http_server() as (server, url):
