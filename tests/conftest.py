@@ -12,6 +12,7 @@ what gives tests ``MockClock(autojump_threshold=0)`` and exact virtual times.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,33 @@ def isolated_state(
     home = tmp_path_factory.mktemp("cft-home")
     monkeypatch.setenv("CFT_HOME", str(home))
     return home
+
+
+#: Where the Redis tests' server is (``.ci/run`` starts one and sets it).
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_missing() -> str | None:
+    """Why the Redis tests cannot run (no redis-py, no server at ``REDIS_URL``), or ``None``."""
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed"
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        return f"no redis-server answers at REDIS_URL={REDIS_URL} ({exc}); .ci/run starts one"
+    return None
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """``REDIS_URL`` if a redis-server answers there (the test is skipped otherwise)."""
+    if (why := redis_missing()) is not None:
+        pytest.skip(why)
+    return REDIS_URL
 
 
 @pytest.fixture(params=["trio", "asyncio"])

@@ -8,7 +8,6 @@ Every test runs on trio and on asyncio.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from claude_force_trio._cache._writer import open_write_behind
 from claude_force_trio._config import CacheConfig
 from claude_force_trio._errors import ConfigError
 
+from .conftest import REDIS_URL, redis_missing
 from .test_cache import (
     HOUR,
     FakeClock,
@@ -37,20 +37,7 @@ from .test_cache_layer import FakeInner, HopCounter, Recorder, call
 
 redis = pytest.importorskip("redis")
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _server_answers() -> str | None:
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-        client.ping()
-        client.close()
-    except redis.RedisError as exc:
-        return f"no redis-server answers at REDIS_URL={REDIS_URL} ({exc}); .ci/run starts one"
-    return None
-
-
-_SKIP = _server_answers()
+_SKIP = redis_missing()
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.redis,

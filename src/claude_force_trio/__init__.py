@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._api._retry import RetryPolicy as RetryPolicy
     from ._api._retry import is_testing as is_testing
     from ._api._retry import set_testing as set_testing
+    from ._approval import ApprovalRequest as ApprovalRequest
     from ._backend import Backend as Backend
     from ._backend import resolve_backend as resolve_backend
     from ._config._load import find_config as find_config
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from ._errors import APITimeoutError as APITimeoutError
     from ._errors import AuthenticationError as AuthenticationError
     from ._errors import BadRequestError as BadRequestError
+    from ._errors import BudgetError as BudgetError
+    from ._errors import BudgetExceededError as BudgetExceededError
     from ._errors import CFTError as CFTError
     from ._errors import CircuitOpenError as CircuitOpenError
     from ._errors import ConfigError as ConfigError
@@ -83,10 +86,12 @@ if TYPE_CHECKING:
     from ._events import StepStarted as StepStarted
     from ._events import StepSucceeded as StepSucceeded
     from ._events import StepTimedOut as StepTimedOut
+    from ._events import StepWaitingApproval as StepWaitingApproval
     from ._events import ToolCalled as ToolCalled
     from ._events import ToolFinished as ToolFinished
     from ._events import WorkflowFinished as WorkflowFinished
     from ._events import WorkflowStarted as WorkflowStarted
+    from ._journal._records import Decision as Decision
     from ._pricing import cost_usd as cost_usd
     from ._pricing import resolve_model as resolve_model
     from ._results import StepResult as StepResult

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._api._retry import RetryDetails
+    from ._run_budget import RunBudget
     from ._types import MessageResult
 
 __all__ = ["Call", "CallObserver", "Layer"]
@@ -40,6 +41,8 @@ class Call:
         cache: whether the response cache may answer it and keep its answer;
             ``False`` for a step whose tools have side effects (its calls
             must really happen each time).
+        budget: the run's cap its worst-case cost is reserved under, or
+            ``None`` (the day's cap, when set, applies to every call).
     """
 
     body: Mapping[str, Any]
@@ -48,6 +51,7 @@ class Call:
     run_id: str | None = None
     step_id: str | None = None
     cache: bool = True
+    budget: RunBudget | None = None
 
     @property
     def model(self) -> str:

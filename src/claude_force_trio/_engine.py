@@ -19,9 +19,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ._api._redact import Redactor
+from ._approval import ApprovalCallback
 from ._backend import BackendChoice
 from ._config import AgentConfig, Config, StepConfig, WorkflowConfig
-from ._dag import build_graph
 from ._errors import UnknownAgentError, UnknownWorkflowError
 from ._events import Emitter, Hook
 from ._journalling import JournalledRun
@@ -33,9 +33,11 @@ from ._reply_stream import RestartCallback, TextCallback
 from ._resources import EngineParts, JournalChoice, open_parts
 from ._results import StepResult, WorkflowResult
 from ._resume import RunPlan, load_resumable
-from ._run import StopSignal, WorkflowRun, check_tasks
+from ._run import StopSignal
+from ._run_budget import run_budget
 from ._step import Step, StepServices, StepSpec
 from ._text import check_text
+from ._workflow_exec import execute_plan
 
 if TYPE_CHECKING:
     import httpx
@@ -75,13 +77,9 @@ class Engine:
         self._base_url = parts.calls.base_url
         # What tools' failures say is scrubbed of the key, like every server-provided text.
         redact = Redactor(parts.backend.api_key)
+        calls, memory = parts.calls.top, parts.memory
         self._services = StepServices(
-            parts.calls.top,
-            config.defaults,
-            prompt_cache,
-            parts.memory,
-            config.memory,
-            redact=redact,
+            calls, config.defaults, prompt_cache, memory, config.memory, redact=redact
         )
 
     @property
@@ -132,13 +130,12 @@ class Engine:
         on_text: TextCallback | None = None,
         on_restart: RestartCallback | None = None,
         hooks: Sequence[Hook] = (),
+        budget_usd: float | None = None,
     ) -> StepResult:
         """Run one agent on one task and return its result (never raises for API errors).
 
-        With ``on_text`` the reply is streamed; for a successful result the chunks
-        after the last ``on_restart`` call joined are exactly ``result.output``
-        (an answer from the cache, or from a server that would not stream, comes
-        as one chunk).
+        Streamed with ``on_text``: the chunks after the last ``on_restart`` call
+        joined are exactly ``result.output`` (a cached answer comes as one chunk).
 
         Args:
             agent: the agent's name in the config.
@@ -148,15 +145,16 @@ class Engine:
             temperature: override the temperature.
             timeout_s: this call's deadline (default ``performance.step_timeout_s``).
             on_text: stream the reply, calling this with each text chunk as it arrives.
-            on_restart: called with the next attempt's number (2, 3, …) before it
-                is sent, when a failed attempt had delivered text, which is now
-                void (its ``StepRetrying`` event reached the hooks first). Without
-                it a retried stream repeats: partial text, then the whole reply.
+            on_restart: called with the next attempt's number (2, 3, …) when a
+                failed attempt had delivered text, now void; without it a retried
+                stream repeats: partial text, then the whole reply.
             hooks: extra hooks for this call only.
+            budget_usd: the most this run may spend (default ``budget.per_run_usd``;
+                see :meth:`run_workflow`).
 
         Raises:
             ConfigError: unknown agent, empty task, or one that is not UTF-8 text.
-            ValueError: ``timeout_s`` is zero, negative or NaN.
+            ValueError: ``timeout_s`` or ``budget_usd`` is zero, negative or NaN.
         """
         step = self._step(
             self.agent(agent),
@@ -169,18 +167,24 @@ class Engine:
             temperature=temperature,
             on_text=on_text,
             on_restart=on_restart,
+            budget=run_budget(self.config.budget, budget_usd, None),
         )
         return await step.run()
 
     # -- many agents ------------------------------------------------------------------
 
     async def run_many(
-        self, jobs: Iterable[tuple[str, str]], *, hooks: Sequence[Hook] = ()
+        self,
+        jobs: Iterable[tuple[str, str]],
+        *,
+        hooks: Sequence[Hook] = (),
+        budget_usd: float | None = None,
     ) -> list[StepResult]:
         """Run ``(agent, task)`` pairs concurrently; results come back in input order.
 
         With a journal the run is journalled as kind ``many``, each job under
-        the id ``jobs[INDEX]`` (jobs may share an agent).
+        the id ``jobs[INDEX]`` (jobs may share an agent). ``budget_usd`` caps
+        all the jobs together (default ``budget.per_run_usd``).
 
         Raises:
             ConfigError: an unknown agent or a task that is not UTF-8 text, naming
@@ -189,6 +193,7 @@ class Engine:
         """
         run = (uuid.uuid4().hex, self._emitter(hooks))
         timeout = self.config.performance.step_timeout_s
+        budget = run_budget(self.config.budget, budget_usd, None)
         steps = [
             self._step(
                 self.agent(agent, f"jobs[{index}].agent"),
@@ -196,6 +201,7 @@ class Engine:
                 step_id=agent,
                 task=check_text(task, f"jobs[{index}].task"),
                 timeout_s=timeout,
+                budget=budget,
             )
             for index, (agent, task) in enumerate(jobs)
         ]
@@ -214,11 +220,12 @@ class Engine:
         step_timeout_s: float | None = None,
         stop: StopSignal | None = None,
         hooks: Sequence[Hook] = (),
+        on_approval: ApprovalCallback | None = None,
+        budget_usd: float | None = None,
     ) -> WorkflowResult:
         """Run a workflow as a DAG and return every step's result.
 
-        With a journal (``open_engine(journal=...)``) each step's result is durable
-        before its dependents start: :meth:`resume_workflow` finishes a crashed run.
+        With a journal each step's result is durable before its dependents start.
 
         Args:
             name: the workflow's name in the config.
@@ -233,18 +240,28 @@ class Engine:
             stop: set it to stop the run early; the result then says ``cancelled``.
                 An ``anyio.Event`` (or a ``trio.Event`` under trio).
             hooks: extra hooks for this run only.
+            on_approval: decides a gated step (``"approval": true``) that has no
+                journalled decision: ``await on_approval(ApprovalRequest)`` answers
+                ``True``/``False`` or a decision; without it the step waits and the
+                run ends ``waiting_approval`` (see docs/runs.md).
+            budget_usd: the most the run may spend (default: the config's
+                ``per_workflow_usd`` for it, else ``per_run_usd``); a call whose
+                worst case does not fit is not sent, and its step fails
+                ``budget_exceeded`` (docs/budgets.md).
 
         Raises:
             ConfigError: unknown workflow, an invalid graph, a task that is not
                 UTF-8 text, or a step with no task at all.
-            ValueError: a timeout is zero, negative or NaN.
+            ValueError: a timeout or ``budget_usd`` is zero, negative or NaN.
             JournalWriteError: the journal could not be written (the run stopped).
         """
         workflow = self.workflow(name)
         if task is not None:
             check_text(task, "task")
         run_task = task if task is not None else workflow.task
-        options = RunOptions(sequential, keep_going, timeout_s, step_timeout_s, stop, hooks)
+        options = RunOptions(
+            sequential, keep_going, timeout_s, step_timeout_s, stop, hooks, on_approval, budget_usd
+        )
         return await self._execute(RunPlan(uuid.uuid4().hex, workflow, run_task), options)
 
     async def resume_workflow(
@@ -258,6 +275,8 @@ class Engine:
         step_timeout_s: float | None = None,
         stop: StopSignal | None = None,
         hooks: Sequence[Hook] = (),
+        on_approval: ApprovalCallback | None = None,
+        budget_usd: float | None = None,
     ) -> WorkflowResult:
         """Finish a journalled workflow run: run again only what did not succeed.
 
@@ -273,7 +292,10 @@ class Engine:
             force: resume even though the config or agent files changed since
                 the run started (its successes are replayed all the same).
             sequential: as for :meth:`run_workflow`, like ``keep_going``,
-                ``timeout_s``, ``step_timeout_s``, ``stop`` and ``hooks``.
+                ``timeout_s``, ``step_timeout_s``, ``stop``, ``hooks``,
+                ``on_approval`` and ``budget_usd`` (whose cap starts with what the
+                replayed steps cost). A step that waited for approval runs again
+                through its gate, which finds the decision journalled since.
 
         Raises:
             ConfigError: no journal is open, or naming the run: unknown, not a
@@ -281,45 +303,31 @@ class Engine:
             JournalWriteError: the journal could not be written (the run stopped).
         """
         plan = await load_resumable(self.journal, self.config, run_id, force=force)
-        options = RunOptions(sequential, keep_going, timeout_s, step_timeout_s, stop, hooks)
+        options = RunOptions(
+            sequential, keep_going, timeout_s, step_timeout_s, stop, hooks, on_approval, budget_usd
+        )
         return await self._execute(plan, options)
 
     async def _execute(self, plan: RunPlan, options: RunOptions) -> WorkflowResult:
         """Run ``plan`` (its ``done`` steps already finished), journalled if the journal is on."""
-        workflow, run_task, run_id = plan.workflow, plan.task, plan.run_id
-        check_tasks(workflow, run_task)
-        settled = options.settle(self.config, workflow)
         emitter = self._emitter(options.hooks)
+        spent = sum(result.cost_usd or 0.0 for result in plan.done.values())
+        budget = run_budget(self.config.budget, options.budget_usd, plan.workflow.name, spent)
 
-        def make_step(step: StepConfig, inputs: Sequence[DependencyOutput]) -> Step:
+        def build(step: StepConfig, inputs: Sequence[DependencyOutput], timeout_s: float) -> Step:
             return self._step(
                 self.agent(step.agent, f"{step.path}.agent"),
-                (run_id, emitter),
+                (plan.run_id, emitter),
                 step_id=step.id,
                 task=step.task,
-                timeout_s=settled.step_timeout_s if step.timeout_s is None else step.timeout_s,
-                workflow_task=run_task,
+                timeout_s=timeout_s,
+                workflow_task=plan.task,
                 inputs=inputs,
                 output_schema=step.output_schema,
+                budget=budget,
             )
 
-        journalled = await JournalledRun.of_workflow(
-            self.journal, run_id, self.config, workflow, run_task
-        )
-        run = WorkflowRun(
-            workflow,
-            build_graph(workflow),
-            make_step,
-            run_id=run_id,
-            emit=emitter,
-            sequential=settled.sequential,
-            keep_going=settled.keep_going,
-            record=journalled.recorder,
-            done=plan.done,
-        )
-        result = await run.execute(settled.deadline_s, options.stop)
-        await journalled.finish(result.to_dict())
-        return result
+        return await execute_plan(plan, options, self.config, self.journal, emitter, build)
 
 
 @asynccontextmanager
@@ -343,17 +351,13 @@ async def open_engine(
 
     Args:
         config: a loaded :class:`~claude_force_trio.Config`.
-        backend: where requests go: a :class:`~claude_force_trio.Backend`,
-            ``"simulator"`` (the embedded offline simulator), ``"api"`` (a key
-            required), or ``None``/``"env"``: ``ANTHROPIC_BASE_URL``, else the API
-            when ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``) is set, else a
-            :class:`~claude_force_trio.ConfigError` naming these three ways out —
-            the library never answers with the simulator unasked.
+        backend: a :class:`~claude_force_trio.Backend`, ``"simulator"`` (the
+            embedded offline simulator), ``"api"`` (a key required), or ``None``/
+            ``"env"``: ``ANTHROPIC_BASE_URL``, else the API when a key is set, else a
+            ``ConfigError`` — the library never answers with the simulator unasked.
         hooks: called with every event.
-        max_concurrency: the most requests in flight at once (default
-            ``performance.max_concurrent_agents``); the HTTP pool gets as many
-            connections. The adaptive limit starts here, halves on 429s and
-            grows back to it.
+        max_concurrency: the most requests in flight, and the pool's size (default
+            ``performance.max_concurrent_agents``); the adaptive limit's ceiling.
         prompt_cache: mark agent definitions with ``cache_control``.
         transport: an httpx transport (``httpx.MockTransport`` in tests); requests
             then never leave the process, and ``backend`` defaults to a placeholder.
@@ -372,9 +376,8 @@ async def open_engine(
 
     Raises:
         ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
-            unknown tool (``agents.NAME.tools[i]``), or a bad ``tools`` entry or
-            ``workspace``. An MCP server that does not start fails only the steps
-            of the agents that use it (``engine.toolset.warnings`` says so).
+            unknown tool, or a bad ``tools`` entry or ``workspace`` (an MCP server
+            that does not start fails only its agents' steps: ``toolset.warnings``).
     """
     parts = open_parts(
         config,

@@ -28,6 +28,8 @@ they happen, and chained with ``raise ... from exc`` so nothing is lost::
     │       ├── InternalServerError     500 and other 5xx api_error
     │       └── OverloadedError         529 overloaded_error
     ├── CircuitOpenError            the breaker for (base URL, model) is open; no request was sent
+    ├── BudgetError                 a budget cannot be checked (no ledger reachable); nothing sent
+    │   └── BudgetExceededError     a call's worst-case cost does not fit a budget; nothing sent
     ├── StepTimeoutError            a step ran past its own deadline
     └── StepError                   raise_for_status() of a step that did not succeed (skipped…)
 
@@ -36,18 +38,18 @@ for unknown agents and workflows, ``FileNotFoundError`` for a missing config and
 ``RuntimeError`` when tracking is off, so code migrating from it keeps its
 ``except`` clauses, whichever layer (engine, loader, compatibility API) raises.
 
-The API key never appears in any message. Errors carry what the *server* said,
-and a server or proxy may quote the request back, so the client scrubs every
-server text once, at its edge, before building an error: the key and any run of
-8 of its characters become ``[redacted]``, control characters are escaped (one
-line), and the text is capped at 500 characters plus ``… (N more characters)``.
+The API key never appears in any message: the client scrubs every server text
+(a proxy may quote the request back) once, at its edge, before building an
+error — the key and any run of 8 of its characters become ``[redacted]``,
+control characters are escaped, and the text is capped at 500 characters.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
+from ._names import did_you_mean as did_you_mean
+from ._names import not_found_message as not_found_message
 from ._public import publish
 
 __all__ = [
@@ -58,6 +60,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetError",
+    "BudgetExceededError",
     "CFTError",
     "CircuitOpenError",
     "ConfigError",
@@ -301,6 +305,44 @@ class CircuitOpenError(CFTError):
         super().__init__(f"circuit open for {key[1]} at {key[0]}: failing fast, no request sent")
 
 
+class BudgetError(CFTError):
+    """Raised instead of sending a request whose cost cannot be checked: the day ledger is gone.
+
+    With money at stake the call is not sent rather than sent unchecked. ``code``
+    is what the step's ``error_type`` says.
+    """
+
+    code = "budget_unavailable"
+
+
+class BudgetExceededError(BudgetError):
+    """Raised instead of sending a request whose worst-case cost does not fit a budget.
+
+    Attributes:
+        scope: which budget: ``run`` (this run's cap) or ``day`` (the UTC day's).
+        limit_usd: that budget.
+        committed_usd: what is already spent or reserved under it.
+        needed_usd: the call's worst-case cost (``None``: its model has no price).
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self, scope: str, limit_usd: float, committed_usd: float, needed_usd: float | None
+    ) -> None:
+        self.scope = scope
+        self.limit_usd = limit_usd
+        self.committed_usd = committed_usd
+        self.needed_usd = needed_usd
+        why = (
+            "its model has no known price, so its cost cannot be bounded"
+            if needed_usd is None
+            else f"its worst case ${needed_usd:.4f} does not fit: ${committed_usd:.4f} of "
+            f"${limit_usd:.4f} already spent or reserved"
+        )
+        super().__init__(f"{scope} budget exceeded: the call was not sent ({why})")
+
+
 class StepTimeoutError(CFTError):
     """Raised when a step ran past its own timeout (its cancel scope fired)."""
 
@@ -313,10 +355,8 @@ class StepTimeoutError(CFTError):
 class StepError(CFTError):
     """Raised by ``StepResult.raise_for_status()`` for a step with no error of its own.
 
-    A failed or timed-out step re-raises the exception it recorded (an
-    :class:`APIStatusError` with its status and request id, a
-    :class:`StepTimeoutError`…); a skipped or cancelled one, or a failure known
-    only by its message, raises this.
+    A failed or timed-out step re-raises the exception it recorded; a skipped or
+    cancelled one, or a failure known only by its message, raises this.
 
     Attributes:
         step: the step's id.
@@ -355,33 +395,6 @@ class LocalTimeoutError(LocalResourceError, APITimeoutError):
     notice the connection completing (client-side starvation). Handled like
     :class:`LocalResourceError`.
     """
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'lint'?)`` for the closest of ``candidates``, else ``""``.
-
-    Every "unknown …" message (config keys, agents, steps, CLI names) ends with
-    it, so a typo costs one glance.
-    """
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def not_found_message(kind: str, name: object, known: Iterable[str]) -> str:
-    """One line for a missing agent or workflow, in Claude Force's words.
-
-    ``unknown agent 'lintr' (not found). Did you mean? linter`` when names are
-    close (up to three), else ``… Available agents: a, b`` (the first ten).
-    Code and people that read Claude Force's messages find the same phrases.
-    """
-    names = sorted(known)
-    head = f"unknown {kind} {name!r} (not found)."
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6) if isinstance(name, str) else []
-    if close:
-        return f"{head} Did you mean? {', '.join(close)}"
-    listed = ", ".join(names[:10]) or "none configured"
-    more = f"… ({len(names)} in all)" if len(names) > 10 else ""
-    return f"{head} Available {kind}s: {listed}{more}"
 
 
 publish(globals())

@@ -38,6 +38,7 @@ __all__ = [
     "StepStarted",
     "StepSucceeded",
     "StepTimedOut",
+    "StepWaitingApproval",
     "ToolCalled",
     "ToolFinished",
     "WorkflowFinished",
@@ -224,6 +225,16 @@ class StepSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class StepWaitingApproval:
+    """A gated step (``"approval": true``) has no decision: it did not start, the run pauses."""
+
+    run_id: str
+    step_id: str
+    result: StepResult
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCalled:
     """A step's model asked for a tool, which starts now.
 
@@ -265,6 +276,7 @@ Event: TypeAlias = (
     | StepTimedOut
     | StepCancelled
     | StepSkipped
+    | StepWaitingApproval
     | BreakerStateChanged
     | ConcurrencyChanged
     | CallFinished

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ._run import StopSignal, check_timeout
 
 if TYPE_CHECKING:
+    from ._approval import ApprovalCallback
     from ._config import Config, WorkflowConfig
     from ._events import Hook
 
@@ -39,7 +40,11 @@ class Settled:
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """What a caller of ``run_workflow`` or ``resume_workflow`` asked for (``None``: default)."""
+    """What a caller of ``run_workflow`` or ``resume_workflow`` asked for (``None``: default).
+
+    ``on_approval`` decides gated steps in-process (see ``_approval``); it has no
+    config default: without it a gated step with no journalled decision waits.
+    """
 
     sequential: bool | None = None
     keep_going: bool | None = None
@@ -47,6 +52,8 @@ class RunOptions:
     step_timeout_s: float | None = None
     stop: StopSignal | None = None
     hooks: Sequence[Hook] = ()
+    on_approval: ApprovalCallback | None = None
+    budget_usd: float | None = None
 
     def settle(self, config: Config, workflow: WorkflowConfig) -> Settled:
         """Fill in the defaults from ``config`` and ``workflow``.

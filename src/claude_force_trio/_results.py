@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Self, TypeAlias
+from typing import Any, Literal, Self, TypeAlias, get_args
 
 from ._errors import StepError
 from ._public import publish
@@ -27,8 +27,11 @@ from ._types import Usage
 
 __all__ = ["RunStatus", "StepResult", "StepStatus", "ToolCall", "WorkflowResult"]
 
-StepStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled", "skipped"]
-RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled"]
+StepStatus: TypeAlias = Literal[
+    "succeeded", "failed", "timed_out", "cancelled", "skipped", "waiting_approval"
+]
+RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled", "waiting_approval"]
+_STEP_STATUSES = frozenset(get_args(StepStatus))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -96,7 +99,9 @@ class StepResult:
     Attributes:
         id: the step id (the agent name for ``run_agent``).
         agent: the agent that ran.
-        status: ``succeeded``, ``failed``, ``timed_out``, ``cancelled`` or ``skipped``.
+        status: ``succeeded``, ``failed``, ``timed_out``, ``cancelled``, ``skipped``,
+            or ``waiting_approval``: a step with ``"approval": true`` that has no
+            decision yet did not start (see docs/runs.md, "Approval gates").
         output: the reply text, when the step succeeded.
         error: a one-line description of what went wrong, else ``None``.
         error_type: the exception class name (``RateLimitError``…), else ``None``.
@@ -122,6 +127,9 @@ class StepResult:
         resumed: the result was replayed from the run journal by a resume: no
             call was made for it this time, and its usage, cost, attempts and
             timings are those of the session that ran it.
+        approval: the decision that let a gated step run (or rejected it):
+            ``{"approved": bool, "note": str | None, "decided_at": ISO-8601}``;
+            ``None`` for a step without ``"approval": true``.
     """
 
     id: str
@@ -150,6 +158,7 @@ class StepResult:
     tool_calls: tuple[ToolCall, ...] = ()
     thinking: str | None = field(default=None, repr=False)
     resumed: bool = False
+    approval: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -195,6 +204,7 @@ class StepResult:
             "turns": self.turns,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "resumed": self.resumed,
+            "approval": None if self.approval is None else dict(self.approval),
         }
 
     @classmethod
@@ -214,9 +224,10 @@ class StepResult:
         """
         try:
             status = doc["status"]
-            if status not in ("succeeded", "failed", "timed_out", "cancelled", "skipped"):
+            if status not in _STEP_STATUSES:
                 raise ValueError(f"unknown step status {status!r}")
             usage = doc.get("usage")
+            approval = doc.get("approval")
             return cls(
                 id=str(doc["id"]),
                 agent=str(doc["agent"]),
@@ -240,6 +251,7 @@ class StepResult:
                 turns=int(doc.get("turns") or 0),
                 tool_calls=tuple(ToolCall.from_dict(c) for c in doc.get("tool_calls") or ()),
                 resumed=resumed,
+                approval=dict(approval) if isinstance(approval, Mapping) else None,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a step result: {exc!r}") from exc
@@ -252,7 +264,9 @@ class WorkflowResult:
     Attributes:
         workflow: the workflow's name.
         run_id: unique id of this run.
-        status: ``succeeded`` when every step succeeded, else why it stopped.
+        status: ``succeeded`` when every step succeeded, else why it stopped:
+            ``failed``, ``timed_out``, ``cancelled``, or ``waiting_approval``
+            (nothing failed, and some gated step waits for a decision).
         elapsed_s: the makespan, first step start to last step end.
         critical_path_s: the longest dependency chain by the steps' measured
             times — what a perfect scheduler would take with these durations.

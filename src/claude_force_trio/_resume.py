@@ -11,8 +11,12 @@ only when three things hold, checked in topological order:
   is journalled before its dependents may start.
 
 Everything else (failed, timed out, cancelled, skipped, in flight at a crash,
-garbled) runs again. A run whose config fingerprint changed is refused unless
-forced: its journalled outputs answer a question the config no longer asks.
+garbled) runs again; so does a step that waited for approval, whose gate then
+finds the decision journalled since (``_approval``). A gated step that ran once
+approved is a success like any other, replayed with its ``approval``.
+
+A run whose config fingerprint changed is refused unless forced: its
+journalled outputs answer a question the config no longer asks.
 """
 
 from __future__ import annotations

@@ -25,6 +25,12 @@ storage before its dependents are released and before ``WorkflowFinished``,
 so a run killed at any moment never has a dependent that consumed an output
 the journal lacks. A resumed run is handed the journalled successes as
 ``done``: they count as finished from the start and are never run again.
+
+Why a step waiting for approval is neither a success nor a failure: a gated
+step with no decision (``_approval``) returns ``waiting_approval``. It is
+recorded like any result, but it releases no dependent (they end ``skipped``,
+"waiting for approval of 'STEP'") and cancels nothing, so independent branches
+run on; the run then ends ``waiting_approval`` unless something failed.
 """
 
 from __future__ import annotations
@@ -128,8 +134,8 @@ class WorkflowRun:
         sequential: one step at a time in topological order.
         keep_going: after a failure let independent branches finish (and skip
             only the failure's dependents) instead of cancelling everything.
-        record: awaited with each step's final result (succeeded, failed or
-            timed out) before the step counts as done. If it raises, the run
+        record: awaited with each step's final result (succeeded, failed,
+            timed out or waiting for approval) before the step counts as done. If it raises, the run
             stops and :meth:`execute` raises that exception: a run must not go
             on unrecorded.
         done: results of steps that already succeeded (a resume): they count
@@ -159,6 +165,7 @@ class WorkflowRun:
         self._results: dict[str, StepResult] = {}
         self._waiting = {sid: len(deps) for sid, deps in graph.dependencies.items()}
         self._failed = False
+        self._paused = False  # some step waits for an approval decision
         self._group: anyio.abc.TaskGroup | None = None
         self._record = record
         self._record_error: Exception | None = None
@@ -222,7 +229,11 @@ class WorkflowRun:
             return "timed_out"
         if stopped:
             return "cancelled"
-        if self._failed or len(self._results) < len(self.graph):
+        if self._failed:
+            return "failed"
+        if self._paused:
+            return "waiting_approval"
+        if len(self._results) < len(self.graph):
             return "failed"
         return "succeeded"
 
@@ -260,6 +271,9 @@ class WorkflowRun:
             if not await self._recorded(result):
                 return
             self._results[current] = result
+            if result.status == "waiting_approval":
+                self._paused = True  # its dependents stay unreleased; nothing is cancelled
+                return
             if not result.ok:
                 self._failed = True
                 if not self.keep_going:
@@ -307,6 +321,7 @@ class WorkflowRun:
         return mine
 
     def _record_skipped(self, status: RunStatus) -> None:
+        gated: dict[str, str] = {}  # skipped step -> the waiting step it waits behind
         for step_id in self.graph.order:
             if step_id in self._results:
                 continue
@@ -318,7 +333,13 @@ class WorkflowRun:
                 ),
                 None,
             )
-            if blocker is not None:
+            if blocker is not None and self._results[blocker].status == "waiting_approval":
+                gated[step_id] = blocker
+            elif blocker is not None and blocker in gated:
+                gated[step_id] = gated[blocker]
+            if step_id in gated:
+                reason = f"waiting for approval of {gated[step_id]!r}"
+            elif blocker is not None:
                 status_text = self._results[blocker].status.replace("_", " ")
                 reason = f"dependency {blocker!r} {status_text}"
             elif status == "timed_out":

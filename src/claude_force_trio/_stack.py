@@ -1,7 +1,8 @@
-"""The call stack, assembled: recording → response cache → resilience → HTTP client.
+"""The call stack, assembled: recording → response cache → budgets → resilience → HTTP client.
 
 Why one place: the order of the layers is the design (a cache hit must not
-take a concurrency slot; a retry must not be recorded as a call of its own;
+take a concurrency slot nor reserve any budget; one reservation covers a
+call's retries; a retry must not be recorded as a call of its own;
 every call, served or not, is recorded once), so it is written down once, here,
 and every entry point gets the same stack. Each layer is an object with one
 method, ``send(call, observer)`` (``_call``), wrapping the next.
@@ -22,6 +23,7 @@ from ._api._ratelimit import AdaptiveLimiter
 from ._api._resilience import ResilienceLayer
 from ._api._retry import RetryPolicy
 from ._backend import Backend, serve_simulator_url
+from ._budget import BudgetLayer
 from ._cache._layer import CacheLayer
 from ._cache._policy import ResponseCache, open_response_cache
 from ._call import Call, CallObserver, Layer
@@ -32,10 +34,19 @@ from ._record import RecordingLayer
 if TYPE_CHECKING:
     import httpx
 
+    from ._journal._ledger import DayLedger
     from ._types import MessageResult
     from .simulator import SimulatorConfig
 
-__all__ = ["SIMULATOR_KEY", "TRANSPORT_URL", "CallStack", "OnDemandClient", "open_call_stack"]
+__all__ = [
+    "SIMULATOR_KEY",
+    "TRANSPORT_URL",
+    "CallStack",
+    "OnDemandClient",
+    "coordination_url",
+    "open_call_stack",
+    "open_day_ledger",
+]
 
 #: Where requests "go" when a transport answers them in-process.
 TRANSPORT_URL = "http://transport.invalid"
@@ -204,5 +215,47 @@ async def _stack_of(
         response_cache = await stack.enter_async_context(
             open_response_cache(config, no_cache=no_cache)
         )
-        top = RecordingLayer(CacheLayer(resilience, response_cache), emit)
+        budgets = BudgetLayer(
+            resilience,
+            ledger=await stack.enter_async_context(open_day_ledger(config)),
+            day_limit_usd=config.budget.per_day_usd,
+            hold_ttl_s=hold_ttl_s(config),
+        )
+        top = RecordingLayer(CacheLayer(budgets, response_cache), emit)
         yield CallStack(top, resilience, response_cache, base_url or SIMULATOR_KEY)
+
+
+def coordination_url(config: Config) -> str | None:
+    """The Redis URL processes coordinate through: ``coordination.redis_url``, else the cache's."""
+    if config.coordination.redis_url:
+        return config.coordination.redis_url
+    return config.cache.redis_url if config.cache.backend == "redis" else None
+
+
+def hold_ttl_s(config: Config) -> float:
+    """How long a day hold may stay unsettled: the longest a call can take, retries included."""
+    attempts = config.retry.max_attempts
+    return attempts * (config.api.read_timeout_s + config.retry.max_delay_s) + 60.0
+
+
+@asynccontextmanager
+async def open_day_ledger(config: Config) -> AsyncIterator[DayLedger | None]:
+    """The shared ledger of the UTC day's spending, when ``budget.per_day_usd`` is set.
+
+    Redis when processes coordinate through one (:func:`coordination_url`),
+    else the SQLite file beside the run journal; ``None`` with no day cap.
+    """
+    if config.budget.per_day_usd is None:
+        yield None
+        return
+    url = coordination_url(config)
+    if url is not None:
+        from ._journal._ledger_redis import open_redis_ledger
+
+        async with open_redis_ledger(url) as ledger:
+            yield ledger
+    else:
+        from ._journal._ledger import open_sqlite_ledger
+
+        async with open_sqlite_ledger() as sqlite_ledger:
+            yield sqlite_ledger

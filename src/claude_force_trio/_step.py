@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._call import Call, CallObserver
-from ._errors import APIStatusError, CFTError, StepTimeoutError, StreamError
+from ._errors import APIStatusError, BudgetError, CFTError, StepTimeoutError, StreamError
 from ._events import (
     Event,
     StepFailed,
@@ -218,6 +218,7 @@ class Step(CallObserver, RoundReport):
             self._run_id,
             spec.step_id,
             cache=not spec.tools.side_effects,
+            budget=spec.budget,
         )
         self._tally.next_call()
         message = await self._services.caller.send(call, self)
@@ -345,7 +346,9 @@ class Step(CallObserver, RoundReport):
         )
 
     def _finish_failed(self, error: CFTError) -> StepResult:
-        return self._failed(self._ended("failed", str(error), type(error).__name__, error))
+        # A budget's refusal is an outcome like ``truncated``, named as such.
+        kind = error.code if isinstance(error, BudgetError) else type(error).__name__
+        return self._failed(self._ended("failed", str(error), kind, error))
 
     def _finish_outcome(self, failure: Failure) -> StepResult:
         """Fail for what the replies said (truncated, refused…): no exception to keep."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._config import AgentConfig, Defaults, MemoryConfig
     from ._memory import MemoryStore
     from ._reply_stream import RestartCallback, TextCallback
+    from ._run_budget import RunBudget
     from ._tool_round import Redact
 
 __all__ = ["StepServices", "StepSpec"]
@@ -74,6 +75,7 @@ class StepSpec:
         tools: the tools the agent may use in this step.
         output_schema: the JSON Schema the final answer must satisfy (the
             step's schema over the agent's), or ``None``.
+        budget: the run's cap each of its calls reserves under, or ``None``.
     """
 
     step_id: str
@@ -89,3 +91,4 @@ class StepSpec:
     on_restart: RestartCallback | None = None
     tools: ToolBox = field(default_factory=ToolBox)
     output_schema: Mapping[str, Any] | None = None
+    budget: RunBudget | None = None

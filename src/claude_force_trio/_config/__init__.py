@@ -16,9 +16,11 @@ from ._load import read_named as read_named
 from ._model import AgentConfig as AgentConfig
 from ._model import ApiConfig as ApiConfig
 from ._model import AuthStyle as AuthStyle
+from ._model import BudgetConfig as BudgetConfig
 from ._model import CacheConfig as CacheConfig
 from ._model import CircuitBreakerConfig as CircuitBreakerConfig
 from ._model import Config as Config
+from ._model import CoordinationConfig as CoordinationConfig
 from ._model import Defaults as Defaults
 from ._model import FeaturesConfig as FeaturesConfig
 from ._model import MemoryConfig as MemoryConfig

@@ -140,6 +140,19 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     return dict(obj)
 
 
+def _number_map(check: Check) -> Check:
+    """An object of values ``check`` accepts under non-empty keys (``budget.per_workflow_usd``)."""
+
+    def read(value: Any, path: str) -> dict[str, Any]:
+        obj = _object(value, path)
+        for key in obj:
+            if not key:
+                raise ConfigError(_key_path(path, key), "expected a non-empty name")
+        return {key: check(item, _key_path(path, key)) for key, item in obj.items()}
+
+    return read
+
+
 def _http_url(value: Any, path: str) -> str:
     """An ``http://`` or ``https://`` URL with a host."""
     url = _string(value, path)

@@ -48,6 +48,7 @@ from ._json_schema import schema_from_text
 from ._model import (
     AgentConfig,
     ApiConfig,
+    BudgetConfig,
     CacheConfig,
     CircuitBreakerConfig,
     Config,
@@ -350,6 +351,13 @@ def load_document(
             f"must be ≥ initial_delay_s ({retry.initial_delay_s:g}), got {retry.max_delay_s:g}",
         )
     _check_graphs(workflows.values())
+    budget: BudgetConfig = sections["budget"]
+    for name in budget.per_workflow_usd:
+        if name not in workflows:
+            raise ConfigError(
+                f"budget.per_workflow_usd.{name}",
+                f"unknown workflow{did_you_mean(name, workflows)}",
+            )
     return Config(
         path=file,
         root=root,

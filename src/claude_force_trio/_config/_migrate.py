@@ -90,6 +90,8 @@ def _workflow_dict(workflow: WorkflowConfig, root: Path) -> list[str] | dict[str
             entry["dependencies"] = list(step.dependencies)
         if step.timeout_s is not None:
             entry["timeout_s"] = _num(step.timeout_s)
+        if step.approval:
+            entry["approval"] = True
         steps.append(entry | _schema_dict(step, root))
     out["steps"] = steps
     return out
@@ -101,7 +103,9 @@ def _section_dict(value: Any, name: str) -> dict[str, Any]:
     for key in checks:
         item = getattr(value, key)
         out[key] = list(item) if isinstance(item, tuple) else item
-        if isinstance(item, float):
+        if isinstance(item, Mapping):
+            out[key] = {k: _num(v) for k, v in item.items()}
+        elif isinstance(item, float):
             out[key] = _num(item)
     return out
 

@@ -103,6 +103,7 @@ class StepConfig:
     path: str = ""
     output_schema: Mapping[str, Any] | None = None
     output_schema_file: Path | None = None
+    approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,39 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """Spending caps (``budget`` section), in US dollars; unset means no cap.
+
+    ``per_run_usd`` caps one run (a workflow run, a ``run-many`` or a single
+    ``run``); ``per_workflow_usd`` caps one run of the named workflow instead;
+    ``per_day_usd`` caps the UTC day across every process that shares the
+    journal file (or, with Redis coordination, every machine).
+    """
+
+    per_run_usd: float | None = None
+    per_day_usd: float | None = None
+    per_workflow_usd: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any cap is set."""
+        return bool(self.per_run_usd or self.per_day_usd or self.per_workflow_usd)
+
+    def run_cap(self, workflow: str | None) -> float | None:
+        """The cap on one run of ``workflow`` (``None``: not a workflow run)."""
+        if workflow is not None and workflow in self.per_workflow_usd:
+            return self.per_workflow_usd[workflow]
+        return self.per_run_usd
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinationConfig:
+    """Where processes coordinate (``coordination`` section): a Redis URL, or none."""
+
+    redis_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class McpServerConfig:
     """An MCP server (``mcp_servers.NAME``): a command over stdio, or a streamable HTTP URL.
 
@@ -226,6 +260,8 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    coordination: CoordinationConfig = field(default_factory=CoordinationConfig)
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.
     ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -23,6 +23,7 @@ from ._checks import (
     _key_path,
     _nullable,
     _number,
+    _number_map,
     _object,
     _read,
     _require,
@@ -34,8 +35,10 @@ from ._checks import (
 from ._json_schema import schema_value
 from ._model import (
     ApiConfig,
+    BudgetConfig,
     CacheConfig,
     CircuitBreakerConfig,
+    CoordinationConfig,
     Defaults,
     FeaturesConfig,
     McpServerConfig,
@@ -67,6 +70,7 @@ _DURATION = _number(high=365 * 24 * 3600)  # seconds: at most a year
 _DELAY = _number(high=24 * 3600, strict=False)  # a retry's wait: at most a day
 _MAX_TOKENS = _integer(high=1_000_000)
 _FRACTION = _number(high=1.0, strict=False)
+_USD = _number(high=1e9)  # dollars: a cap above a billion is a typo
 
 SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     "defaults": (
@@ -133,6 +137,15 @@ SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
             "max_context_chars": _integer(high=1_000_000),
         },
     ),
+    "budget": (
+        BudgetConfig,
+        {
+            "per_run_usd": _nullable(_USD),
+            "per_day_usd": _nullable(_USD),
+            "per_workflow_usd": _number_map(_USD),
+        },
+    ),
+    "coordination": (CoordinationConfig, {"redis_url": _nullable(_string)}),
 }
 
 #: The API's ``thinking`` shapes by ``type``, with the keys each takes besides ``type``
@@ -192,6 +205,7 @@ STEP_CHECKS: dict[str, Check] = {
     "dependencies": _strings,
     "timeout_s": _nullable(_DURATION),
     "output_schema": _nullable(schema_value),
+    "approval": _boolean,
 }
 
 #: What an MCP server's name may be (it prefixes its tools' names: ``SERVER__TOOL``).

@@ -1,4 +1,4 @@
-"""What the journal hands back: one run, its steps' last states, and its final document.
+"""What the journal hands back: one run, its steps' last states, its final document, a decision.
 
 The rows are written by this package, but the file is shared with other
 programs and disks, so a row is decoded defensively: a garbled step row is left
@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-__all__ = ["RunKind", "RunRecord", "decode_object", "iso"]
+from .._public import publish
+
+__all__ = ["Decision", "RunKind", "RunRecord", "decode_object", "iso"]
 
 log = logging.getLogger("claude_force_trio.journal")
 
@@ -53,6 +55,40 @@ class RunRecord:
     document: Mapping[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether a gated step (``"approval": true``) may run, as decided and journalled.
+
+    Attributes:
+        run_id: the run the step belongs to.
+        step_id: the gated step.
+        approved: ``True`` lets the step run on the next resume; ``False``
+            fails it (``error_type`` ``approval_rejected``) and skips its dependents.
+        note: why, in the decider's words, if they gave a reason.
+        decided_at: when, ISO-8601 UTC.
+    """
+
+    run_id: str
+    step_id: str
+    approved: bool
+    note: str | None
+    decided_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision document (``cft runs approve --json``)."""
+        return {
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "approved": self.approved,
+            "note": self.note,
+            "decided_at": self.decided_at,
+        }
+
+    def approval(self) -> dict[str, Any]:
+        """What a gated step's result carries as ``approval``: the decision without its address."""
+        return {"approved": self.approved, "note": self.note, "decided_at": self.decided_at}
+
+
 def iso(moment: datetime) -> str:
     """``moment`` as fixed-width ISO-8601 UTC, so that text order is time order in SQL."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -75,3 +111,6 @@ def decode_object(text: str | None, *, where: str) -> dict[str, Any] | None:
         log.warning("journal: %s is unreadable; ignoring it", where)
         return None
     return cast(dict[str, Any], value)
+
+
+publish(globals())

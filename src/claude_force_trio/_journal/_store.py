@@ -1,4 +1,4 @@
-"""The run journal: one SQLite file of runs and their steps' last states.
+"""The run journal: one SQLite file of runs, their steps' last states, and approval decisions.
 
 Why SQLite in WAL mode: one file under ``$CFT_HOME/runs``, transactional, and
 shared by every process on the machine (a writer and readers at once; writers
@@ -11,6 +11,10 @@ The connection, its worker thread and its healing from damage are
 :class:`.._memory._database.Database`'s: a damaged file is moved aside with one
 warning and an empty journal takes its place (the runs in it are then lost to
 history and to resume, but no command stops).
+
+Approval decisions (``cft runs approve`` / ``reject``, or a library callback)
+live in the same file, one row per gated step: a resume finds them there.
+A journal written before approvals existed gains the table on open.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .._errors import ConfigError
 from .._memory._database import Database
 from .._paths import state_home
 from ._group import GroupCommit
-from ._records import RunKind, RunRecord, decode_object, iso
+from ._records import Decision, RunKind, RunRecord, decode_object, iso
 
 __all__ = ["JOURNAL_FILE", "MIN_PREFIX", "Journal", "journal_path", "open_journal"]
 
@@ -50,17 +54,23 @@ CREATE TABLE IF NOT EXISTS steps (
     updated_at TEXT NOT NULL, PRIMARY KEY (run_id, step_id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at DESC);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL, step_id TEXT NOT NULL, approved INTEGER NOT NULL, note TEXT,
+    decided_at TEXT NOT NULL, PRIMARY KEY (run_id, step_id)
+);
 """
 _RUN_COLUMNS = (
     "run_id, kind, workflow, fingerprint, task, status, started_at, finished_at, document"
 )
 _STEP_COLUMNS = "run_id, step_id, status, data, updated_at"
+_DECISION_COLUMNS = "run_id, step_id, approved, note, decided_at"
 #: The first queries: our schema is there and both tables can be walked.
 _PROBE = (
     f"SELECT {_RUN_COLUMNS} FROM runs LIMIT 0",
     f"SELECT {_STEP_COLUMNS} FROM steps LIMIT 0",
     "SELECT COUNT(*) FROM runs",
     "SELECT COUNT(*) FROM steps",
+    f"SELECT {_DECISION_COLUMNS} FROM approvals LIMIT 0",
 )
 # Starting an id again (a resume) marks the run running and keeps its steps.
 _START = (
@@ -70,6 +80,9 @@ _START = (
     "finished_at = NULL, document = NULL"
 )
 _STEP = f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+# A later decision on the same step replaces the earlier one.
+_DECIDE = f"INSERT OR REPLACE INTO approvals ({_DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+_DECISION = f"SELECT {_DECISION_COLUMNS} FROM approvals WHERE run_id = ? AND step_id = ?"
 _FINISH = "UPDATE runs SET status = ?, finished_at = ?, document = ? WHERE run_id = ?"
 _BY_ID = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
 _BY_PREFIX = "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT 3"
@@ -84,6 +97,8 @@ _PRUNE = (
     f"DELETE FROM steps WHERE run_id IN (SELECT run_id FROM runs WHERE {_OLD})",
     # Steps whose run row was lost (a journal replaced mid-run) age by their own time.
     "DELETE FROM steps WHERE updated_at < ?1 AND run_id NOT IN (SELECT run_id FROM runs)",
+    f"DELETE FROM approvals WHERE run_id IN (SELECT run_id FROM runs WHERE {_OLD})",
+    "DELETE FROM approvals WHERE decided_at < ?1 AND run_id NOT IN (SELECT run_id FROM runs)",
 )
 _PRUNE_RUNS = f"DELETE FROM runs WHERE {_OLD}"
 
@@ -183,6 +198,42 @@ class Journal:
         params = (*row, _dumps(document), run_id)
         await self._writes.write(_FINISH, params)
 
+    async def decide(
+        self, run_id: str, step_id: str, *, approved: bool, note: str | None = None
+    ) -> Decision:
+        """Journal the decision on gated step ``step_id`` of run ``run_id``; durable on return.
+
+        A step decided again takes the later decision. The run is not looked
+        up: the caller (``cft runs approve``, the approval gate) knows it exists.
+
+        Args:
+            run_id: the run's full id.
+            step_id: the step with ``"approval": true``.
+            approved: let it run (``True``) or fail it (``False``).
+            note: why, if there is a reason to keep.
+
+        Returns:
+            The decision as journalled, with its ``decided_at``.
+        """
+        decision = Decision(run_id, step_id, bool(approved), note, iso(self._clock()))
+        row = (run_id, step_id, int(decision.approved), note, decision.decided_at)
+        await self._writes.write(_DECIDE, row)
+        return decision
+
+    async def decision(self, run_id: str, step_id: str) -> Decision | None:
+        """The journalled decision on step ``step_id`` of run ``run_id`` (its full id), if any."""
+        row = await self._db.run(lambda db: db.execute(_DECISION, (run_id, step_id)).fetchone())
+        if row is None:
+            return None
+        found_run, found_step, approved, note, decided_at = row
+        return Decision(
+            str(found_run),
+            str(found_step),
+            bool(approved),
+            None if note is None else str(note),
+            str(decided_at),
+        )
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run with id ``run_id``, or the one run whose id starts with it; else ``None``.
 
@@ -222,7 +273,7 @@ class Journal:
             older_than_s: age in seconds; ``0`` removes every run up to now.
 
         Returns:
-            How many runs were removed (their steps go with them).
+            How many runs were removed (their steps and decisions go with them).
 
         Raises:
             ValueError: ``older_than_s`` is negative or not a number.

@@ -8,7 +8,21 @@ console-script entry point and what ``python -m claude_force_trio`` calls.
 
 from __future__ import annotations
 
-from . import agents, cache, compat, config, doctor, init, memory, metrics, run, runs, sim, workflow
+from . import (
+    agents,
+    budget,
+    cache,
+    compat,
+    config,
+    doctor,
+    init,
+    memory,
+    metrics,
+    run,
+    runs,
+    sim,
+    workflow,
+)
 from ._app import app, state_dir
 
 __all__ = ["app", "main", "state_dir"]
@@ -17,6 +31,7 @@ app.command("run")(run.run)
 app.command("run-many")(run.run_many)
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(runs.app, name="runs")
+app.add_typer(budget.app, name="budget")
 app.add_typer(agents.app, name="agents")
 app.add_typer(cache.app, name="cache")
 app.add_typer(sim.app, name="sim")

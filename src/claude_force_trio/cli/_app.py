@@ -37,6 +37,7 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "BudgetOption",
     "Globals",
     "JsonOption",
     "NoJournalOption",
@@ -88,6 +89,17 @@ WorkspaceOption = Annotated[
 
 
 #: The ``--no-journal`` flag of the running commands: every run is journalled unless asked.
+BudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--budget",
+        min=0.000001,
+        max=1e9,
+        metavar="USD",
+        help="The most this run may spend, in US dollars (overrides the config's budget):"
+        " a call whose worst-case cost does not fit is not sent.",
+    ),
+]
 NoJournalOption = Annotated[
     bool,
     typer.Option(

@@ -32,6 +32,7 @@ from .._events import (
     StepStarted,
     StepSucceeded,
     StepTimedOut,
+    StepWaitingApproval,
     ToolCalled,
     ToolFinished,
     WorkflowStarted,
@@ -47,7 +48,14 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkflowProgress", "format_cost", "summary_line"]
 
-_FINISHED = (StepSucceeded, StepFailed, StepTimedOut, StepCancelled, StepSkipped)
+_FINISHED = (
+    StepSucceeded,
+    StepFailed,
+    StepTimedOut,
+    StepCancelled,
+    StepSkipped,
+    StepWaitingApproval,
+)
 _STATUS_STYLE = {
     "waiting": ("waiting", "dim"),
     "queued": ("queued", "cyan"),
@@ -57,7 +65,10 @@ _STATUS_STYLE = {
     "timed_out": ("⏱ timed out", "red"),
     "cancelled": ("cancelled", "yellow"),
     "skipped": ("skipped", "dim"),
+    "waiting_approval": ("⏸ waiting for approval", "bold yellow"),
 }
+#: Statuses of steps that never started: no time to show.
+_NOT_RUN = frozenset({"skipped", "waiting_approval"})
 #: Lines of a screen the table leaves alone: its header, and the line the cursor sits on.
 _RESERVED_LINES = 2
 #: (header, alignment, widest it may grow) of each column.
@@ -189,6 +200,8 @@ class WorkflowProgress:
                 f"{status} {result.elapsed_s:.2f}s {tokens:,} tokens "
                 f"{format_cost(result.cost_usd)}{cached}{loop}"
             )
+        if result.status == "waiting_approval":
+            return "waiting for approval (did not start)"
         if result.status == "skipped":
             return f"{status}   ({result.error})" if result.error else status
         return f"{status:<9} {result.elapsed_s:.2f}s {result.error or ''}".rstrip()
@@ -246,7 +259,7 @@ class WorkflowProgress:
             usage = result.usage
             figures = (
                 str(result.attempts) if result.attempts else "",
-                f"{result.elapsed_s:.2f}s" if result.status != "skipped" else "",
+                f"{result.elapsed_s:.2f}s" if result.status not in _NOT_RUN else "",
                 f"{usage.input_tokens:,}/{usage.output_tokens:,}" if usage.total_tokens else "",
                 format_cost(result.cost_usd) if result.status == "succeeded" else "",
             )

@@ -26,6 +26,7 @@ STATUS_ORDER = (
     "running",
     "failed",
     "timed_out",
+    "waiting_approval",
     "queued",
     "waiting",
     "succeeded",
@@ -33,7 +34,8 @@ STATUS_ORDER = (
     "cancelled",
     "skipped",
 )
-_ATTENTION = frozenset({"failed", "timed_out"})
+#: Shown right after the running rows: what went wrong, and what waits for a person.
+_ATTENTION = frozenset({"failed", "timed_out", "waiting_approval"})
 _ACTIVE = frozenset({"waiting", "queued", "running"})
 #: Not (or no longer) a "recently finished" row: still to come, running, or failed.
 _NOT_RECENT = _ACTIVE | _ATTENTION

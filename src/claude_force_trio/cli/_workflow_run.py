@@ -3,9 +3,11 @@
 Both commands are the same run seen from two ends — one starts it, the other
 continues a journalled one — so they share one driver: the live table on a
 terminal, plain timestamped lines on a pipe, one JSON document with ``--json``,
-Ctrl-C turned into a clean ``cancelled`` result (exit 130), a failure into exit 1.
+Ctrl-C turned into a clean ``cancelled`` result (exit 130), a failure into exit 1,
+a run paused by a step with ``"approval": true`` into exit 3 (``EXIT_WAITING``).
 A journalled run's summary line names the run, and when it did not succeed, the
-command that continues it.
+command that continues it (for a paused run: the step that waits, and how to
+approve it and go on).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ if TYPE_CHECKING:
     from .._engine import Engine
     from .._results import WorkflowResult
 
-__all__ = ["RunOptions", "Starter", "drive", "report"]
+__all__ = ["EXIT_WAITING", "RunOptions", "Starter", "drive", "report"]
+
+#: A run that ended ``waiting_approval``: not a failure, not done (docs/runs.md).
+EXIT_WAITING = 3
 
 #: Starts the run on an open engine, given the keyword arguments both
 #: ``run_workflow`` and ``resume_workflow`` take (``stop``, ``hooks``, timeouts…).
@@ -49,6 +54,7 @@ class RunOptions:
     workspace: Path | None = None
     journal: bool = True
     as_json: bool = False
+    budget_usd: float | None = None
 
     def run_kwargs(self) -> dict[str, Any]:
         """The engine's keyword arguments; an unset flag leaves the config's default."""
@@ -57,6 +63,7 @@ class RunOptions:
             "keep_going": True if self.keep_going else None,
             "timeout_s": self.timeout_s,
             "step_timeout_s": self.step_timeout_s,
+            "budget_usd": self.budget_usd,
         }
 
 
@@ -155,10 +162,12 @@ def _print_outcome(
     from .runs import run_reference
 
     out = _console.stdout()
-    style = "bold green" if result.ok else "bold red" if result.status != "cancelled" else "yellow"
+    calm = result.status in ("cancelled", "waiting_approval")
+    style = "bold green" if result.ok else "yellow" if calm else "bold red"
     line = summary_line(result)
     if journalled:
-        line += run_reference(result.run_id, resumable=not result.ok)
+        resumable = not result.ok and result.status != "waiting_approval"
+        line += run_reference(result.run_id, resumable=resumable)
     out.print(line, style=style, markup=False, soft_wrap=True)
     for step_id, agent, output in _leaf_outputs(config, result):
         if rich_output:
@@ -172,7 +181,7 @@ def _print_outcome(
 
 
 def report(config: Config, result: WorkflowResult, options: RunOptions) -> None:
-    """Print the result and leave with the run's exit code (0, 1, or 130 after Ctrl-C)."""
+    """Print the result and leave with the run's exit code (0, 1, 3 waiting, 130 after Ctrl-C)."""
     name = result.workflow
     if options.as_json:
         _console.print_json(result.to_dict())
@@ -183,6 +192,15 @@ def report(config: Config, result: WorkflowResult, options: RunOptions) -> None:
     if result.status == "cancelled":
         _console.error(f"workflow {name!r} stopped by Ctrl-C")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if result.status == "waiting_approval":
+        from ._approve import waiting_lines
+        from .runs import short_id
+
+        waiting = [s.id for s in result.steps if s.status == "waiting_approval"]
+        short = short_id(result.run_id) if options.journal else None
+        for text in waiting_lines(short, waiting):
+            _console.stderr().print(text, style="yellow", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_WAITING)
     if not result.ok:
         bad = [s for s in result.steps if s.status not in ("succeeded", "skipped")]
         status = result.status.replace("_", " ")

@@ -20,6 +20,7 @@ from .._text import check_text
 from . import _console
 from ._app import (
     EXIT_FAILED,
+    BudgetOption,
     Globals,
     JsonOption,
     NoJournalOption,
@@ -144,6 +145,7 @@ def run(
         ),
     ] = False,
     workspace: WorkspaceOption = None,
+    budget: BudgetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run one agent on one task and print its reply.
@@ -173,6 +175,7 @@ def run(
                 on_text=None if printer is None else printer.text,
                 on_restart=None if printer is None else printer.restart,
                 hooks=() if printer is None else (printer.retrying,),
+                budget_usd=budget,
             )
 
     result = run_trio(main)
@@ -316,6 +319,7 @@ def run_many(
     no_cache: NoCacheOption = False,
     no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
+    budget: BudgetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run many (agent, task) pairs concurrently; outputs are printed in input order.
@@ -349,7 +353,7 @@ def run_many(
             journal=not no_journal,
         ) as engine:
             return await engine.run_many(
-                [(job.agent, job.task) for job in jobs], hooks=[note_run_id]
+                [(job.agent, job.task) for job in jobs], hooks=[note_run_id], budget_usd=budget
             )
 
     results = run_trio(main)

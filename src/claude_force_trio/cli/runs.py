@@ -1,11 +1,12 @@
-"""``cft runs list | show | prune``: the history of journalled runs.
+"""``cft runs list | show | prune | approve | reject``: the history of journalled runs.
 
 Every ``workflow run`` and ``run-many`` is journalled in
 ``$CFT_HOME/runs/journal.db`` (unless ``--no-journal``): the run's id, workflow,
 config fingerprint, task and status, and each step's last state. These commands
 read it; ``cft workflow resume`` continues a run from it. ``show --json`` prints
 exactly the ``--json`` document the run printed, so a script can fetch a result
-later instead of keeping stdout.
+later instead of keeping stdout. ``approve`` and ``reject`` decide a step that
+waits for approval (``_approve``); ``cft workflow resume`` then goes on.
 
 A run id is 32 hex digits; every command takes a unique prefix of 6 or more,
 and the CLI shows the first 12 (``short_id``), which is plenty for any history.
@@ -23,13 +24,16 @@ import typer
 from .._errors import ConfigError
 from . import _console
 from ._app import JsonOption, command_group, handles_errors, run_trio
+from ._approve import decide, waiting_lines, waiting_steps
 
 if TYPE_CHECKING:
     from .._journal import RunRecord
 
 __all__ = ["app", "find_run", "parse_age", "run_reference", "short_id"]
 
-app = command_group("List, show and prune journalled runs (workflow run, run-many).")
+app = command_group(
+    "List, show and prune journalled runs (workflow run, run-many); approve or reject a step."
+)
 
 #: How many characters of a run id the CLI shows.
 SHORT_ID = 12
@@ -311,7 +315,11 @@ def show(
     if record.task:
         _console.stdout().print(f"task: {record.task}", markup=False, soft_wrap=True)
     _print_rows(_STEP_COLUMNS, [_step_row(step) for step in _steps(record)])
-    if record.kind == "workflow" and record.status != "succeeded":
+    waiting = waiting_steps(_steps(record)) if record.kind == "workflow" else []
+    if waiting:
+        for line in waiting_lines(short_id(record.run_id), waiting):
+            _console.detail(line)
+    elif record.kind == "workflow" and record.status != "succeeded":
         _console.detail(f"resume with: cft workflow resume {short_id(record.run_id)}")
 
 
@@ -341,3 +349,42 @@ def prune(
     removed = run_trio(_prune, parse_age(older_than))
     plural = "" if removed == 1 else "s"
     _console.success(f"removed {removed} run{plural} older than {older_than.strip()}")
+
+
+# ------------------------------------------------------------------ approve / reject
+
+RunIdArgument = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run's id, or a unique prefix (6+).")
+]
+StepArgument = Annotated[str, typer.Argument(metavar="STEP", help="The step waiting for approval.")]
+NoteOption = Annotated[
+    str | None, typer.Option("--note", metavar="TEXT", help="Why: kept with the decision.")
+]
+
+
+@app.command("approve")
+@handles_errors
+def approve(
+    run_id: RunIdArgument, step: StepArgument, note: NoteOption = None, as_json: JsonOption = False
+) -> None:
+    """Approve a step waiting for approval; [bold]cft workflow resume RUN_ID[/] then runs it.
+
+    The step must be journalled [bold]waiting_approval[/] (or rejected, to take that back);
+    otherwise one error line, exit 2. [bold]--json[/]: the decision document.
+    """
+    record = find_run(run_id)
+    decide(record, short_id(record.run_id), step, approved=True, note=note, as_json=as_json)
+
+
+@app.command("reject")
+@handles_errors
+def reject(
+    run_id: RunIdArgument, step: StepArgument, note: NoteOption = None, as_json: JsonOption = False
+) -> None:
+    """Reject a step waiting for approval: on [bold]resume[/] it fails and its dependents skip.
+
+    The step must be journalled [bold]waiting_approval[/]; otherwise one error line, exit 2.
+    [bold]--json[/]: the decision document.
+    """
+    record = find_run(run_id)
+    decide(record, short_id(record.run_id), step, approved=False, note=note, as_json=as_json)

@@ -5,7 +5,9 @@ on a terminal, plain timestamped lines on a pipe, one JSON document with
 ``--json``. Ctrl-C does not kill it: the first SIGINT sets the engine's ``stop``
 event, the run cancels its steps cleanly and returns a ``cancelled`` result,
 which is printed like any other; the exit code is then 130 (128 + SIGINT, the
-shell's convention), so scripts can tell "stopped" from "failed" (1).
+shell's convention), so scripts can tell "stopped" from "failed" (1). A run
+paused by a step with ``"approval": true`` exits 3, naming the step and the
+commands that go on (``cft runs approve``, then ``resume``).
 ``resume`` continues a journalled run with the same display (``_workflow_run``).
 """
 
@@ -18,6 +20,7 @@ import typer
 from .._errors import ConfigError
 from . import _console
 from ._app import (
+    BudgetOption,
     Globals,
     JsonOption,
     NoJournalOption,
@@ -224,13 +227,17 @@ def run(
     no_cache: NoCacheOption = False,
     no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
+    budget: BudgetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a workflow as a DAG: each step starts as soon as its own dependencies are done.
 
     The run is journalled (see [bold]cft runs[/]) unless [bold]--no-journal[/]; one that
     did not succeed can be continued with [bold]cft workflow resume RUN_ID[/].
-    Exit code: 0 succeeded, 1 failed or timed out, 130 stopped with Ctrl-C.
+    A step with [bold]"approval": true[/] pauses the run before it starts: approve it with
+    [bold]cft runs approve RUN_ID STEP[/] (or reject it), then resume.
+    Exit code: 0 succeeded, 1 failed or timed out, 3 waiting for approval,
+    130 stopped with Ctrl-C.
     """
     settings = Globals.of(ctx)
     options = RunOptions(
@@ -243,6 +250,7 @@ def run(
         workspace=workspace_of(workspace),
         journal=not no_journal,
         as_json=as_json,
+        budget_usd=budget,
     )
     config = settings.load()
     _workflow(config, name)
@@ -272,13 +280,17 @@ def resume(
     keep_going: KeepGoingOption = False,
     no_cache: NoCacheOption = False,
     workspace: WorkspaceOption = None,
+    budget: BudgetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Continue a journalled workflow run: only the steps that did not finish run again.
 
     Finished steps are not sent again, whatever the cache settings: their journalled
     outputs feed their dependents. A run whose config or agent files changed since is
-    refused unless [bold]--force[/]. Exit codes as for [bold]workflow run[/].
+    refused unless [bold]--force[/]. A step approved (or rejected) since with
+    [bold]cft runs approve[/] / [bold]reject[/] runs (or fails) now.
+    Exit codes as for [bold]workflow run[/]: 0 succeeded, 1 failed or timed out,
+    3 still waiting for approval, 130 stopped with Ctrl-C.
     """
     settings = Globals.of(ctx)
     options = RunOptions(
@@ -290,6 +302,7 @@ def resume(
         no_cache=no_cache,
         workspace=workspace_of(workspace),
         as_json=as_json,
+        budget_usd=budget,
     )
     config = settings.load()
     full_id = run_trio(_resumable, config, run_id.strip(), force)
