@@ -532,6 +532,12 @@ RULES = [
         _set("workflows", "review", "steps", 0, value=None),
         "workflows.review.steps[0]: expected an object, got null",
     ),
+    (_set("project", value=""), 'project: expected a non-empty string, got ""'),
+    (_set("project", value="p" * 129), "project: at most 128 characters, got 129"),
+    (
+        _set("workflows", "review", "steps", 0, "approval", value="yes"),
+        'workflows.review.steps[0].approval: expected true or false, got "yes"',
+    ),
 ]
 
 
@@ -544,6 +550,19 @@ def test_each_rule_gives_its_one_line_message(
         load_mutated(tmp_path, mutate)
     assert str(info.value) == message
     assert "\n" not in str(info.value)
+
+
+def test_project_key_is_the_name_else_a_hash_of_the_path(tmp_path: Path) -> None:
+    """A named project is its own key; else the resolved path's hash, the same from any cwd."""
+    named = load_mutated(tmp_path / "a", _set("project", value="acme"))
+    assert named.project_key == "acme"
+    first = load_config(make_project(tmp_path / "b"))
+    again = load_config(tmp_path / "b" / ".claude" / "claude.json")
+    other = load_config(make_project(tmp_path / "c"))
+    assert first.project is None
+    assert first.project_key == again.project_key
+    assert first.project_key.startswith("path:")
+    assert first.project_key != other.project_key
 
 
 def test_graph_errors_come_from_dag(tmp_path: Path) -> None:

@@ -264,7 +264,7 @@ def _workflow(name: str, raw: Any, agents: Collection[str], root: Path) -> Workf
 
 # ---------------------------------------------------------------- loading
 
-_OURS = ("defaults", "agents", "workflows", "mcp_servers", *SECTIONS)
+_OURS = ("defaults", "agents", "workflows", "mcp_servers", "project", *SECTIONS)
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -365,9 +365,20 @@ def load_document(
         agents=agents,
         workflows=workflows,
         mcp_servers=servers,
+        project=_project(doc),
         ignored_sections={k: v for k, v in doc.items() if k not in _OURS},
         **sections,
     )
+
+
+def _project(doc: Mapping[str, Any]) -> str | None:
+    """``project``: a name of at most 128 characters, or absent."""
+    if "project" not in doc:
+        return None
+    name = _string(doc["project"], "project")
+    if len(name) > 128:
+        raise ConfigError("project", f"at most 128 characters, got {len(name)}")
+    return name
 
 
 def _check_graphs(workflows: Collection[WorkflowConfig]) -> None:

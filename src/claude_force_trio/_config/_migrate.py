@@ -143,5 +143,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             out[name] = _section_dict(getattr(config, name), name)
     if config.mcp_servers:
         out["mcp_servers"] = {n: _server_dict(s) for n, s in config.mcp_servers.items()}
+    if config.project is not None:
+        out["project"] = config.project
     out |= {k: v for k, v in config.ignored_sections.items() if k not in head}
     return out

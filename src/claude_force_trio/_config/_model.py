@@ -8,6 +8,7 @@ from the loading, lets any module depend on them without an import circle.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,9 +263,21 @@ class Config:
     mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     coordination: CoordinationConfig = field(default_factory=CoordinationConfig)
+    project: str | None = None
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.
     ignored_sections: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def project_key(self) -> str:
+        """What scopes metrics and agent memory: ``project``, else a hash of the config's path.
+
+        Two checkouts of one project share nothing unless they say ``project``;
+        one config file keeps its key wherever it is run from.
+        """
+        if self.project:
+            return self.project
+        return "path:" + hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
 
 
 publish(globals())
