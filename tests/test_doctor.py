@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claude_force_trio import Backend
 from claude_force_trio.cli._doctor import check_dir, check_reachable, run_checks
+from claude_force_trio.simulator import open_simulator
 from tests.test_config import make_project
 
 
@@ -50,9 +52,23 @@ async def test_bad_config_and_live_without_key_fail(tmp_path: Path) -> None:
 
 async def test_unreachable_url_is_reported() -> None:
     """A refused connection is a ✗ with the reason."""
-    check = await check_reachable("base_url", "http://127.0.0.1:1")
+    check = await check_reachable(Backend.url("http://127.0.0.1:1", "fake-key-doctor"))
     assert not check.ok
     assert check.detail.startswith("http://127.0.0.1:1")
+
+
+async def test_the_key_is_checked_with_an_authenticated_request() -> None:
+    """The key is tried for real: accepted passes; refused (401) fails saying why, never the key."""
+    async with open_simulator(ttft_ms=0, tokens_per_s=0, api_key="fake-key-right") as sim:
+        good = await check_reachable(Backend.url(sim.url, "fake-key-right"))
+        bad = await check_reachable(Backend.url(sim.url, "fake-key-wrong"))
+        counted = [r.path for r in sim.requests]
+    assert good.ok
+    assert good.detail == f"{sim.url} accepted the key (count_tokens: 3 tokens)"
+    assert not bad.ok
+    assert bad.detail.startswith(f"{sim.url}: the key was refused (HTTP 401 authentication_error")
+    assert "fake-key" not in bad.detail
+    assert counted == ["/v1/messages/count_tokens"] * 2
 
 
 def test_unwritable_dir_is_reported(tmp_path: Path) -> None:

@@ -15,12 +15,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._errors import CFTError
+from .._errors import AuthenticationError, CFTError
 from .._text import printable
+
+if TYPE_CHECKING:
+    from .._backend import Backend
 
 __all__ = ["Check", "check_dir", "check_reachable", "run_checks"]
 
@@ -68,30 +71,48 @@ async def _simulator_answers() -> str:
     return f"embedded simulator answered count_tokens ({tokens} tokens)"
 
 
-async def _http_answers(url: str) -> str:
-    import httpx
+async def _api_answers(backend: Backend) -> str:
+    """Count the tokens of a one-word message with the backend's key: free, and authenticated."""
+    from .._api._client import MessagesClient
 
-    async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
-        response = await client.get(url)
-    # Any HTTP answer (even 401/404) proves the server is there and speaks HTTP.
-    return f"{url} answered (HTTP {response.status_code})"
+    assert backend.base_url is not None
+    client = MessagesClient(
+        base_url=backend.base_url,
+        api_key=backend.api_key,
+        auth=backend.auth,
+        version=backend.version,
+        connect_timeout_s=TIMEOUT_S,
+        read_timeout_s=TIMEOUT_S,
+    )
+    async with client:
+        tokens = await client.count_tokens({"model": "claude-haiku-4-5", "messages": _PING})
+    return f"{backend.base_url} accepted the key (count_tokens: {tokens} tokens)"
 
 
-async def check_reachable(kind: str, url: str | None) -> Check:
-    """Whether the backend answers within :data:`TIMEOUT_S` seconds.
+_PING = [{"role": "user", "content": "ping"}]
+
+
+async def check_reachable(backend: Backend) -> Check:
+    """Whether the backend answers an authenticated request within :data:`TIMEOUT_S` seconds.
+
+    The embedded simulator is started in-process; a URL backend is asked to
+    count tokens with the configured key (free, and it proves the key works:
+    a wrong key is a 401, a server that is not the API a 404).
 
     Args:
-        kind: ``simulator`` (started in-process, asked to count tokens) or a URL backend.
-        url: the base URL for a URL backend.
+        backend: where requests would go.
     """
     name = "backend reachable"
+    url = backend.base_url
     try:
-        with trio.fail_after(TIMEOUT_S * 2 if kind == "simulator" else TIMEOUT_S):
-            if kind == "simulator" or url is None:
+        with trio.fail_after(TIMEOUT_S * 2):
+            if backend.kind == "simulator" or url is None:
                 return Check(name, True, await _simulator_answers())
-            return Check(name, True, await _http_answers(url))
+            return Check(name, True, await _api_answers(backend))
     except trio.TooSlowError:
         return Check(name, False, f"{url or 'simulator'} did not answer within {TIMEOUT_S:g} s")
+    except AuthenticationError as exc:
+        return Check(name, False, f"{url}: the key was refused ({exc})")
     except Exception as exc:  # any failure is the answer to "is it reachable?"
         return Check(name, False, f"{url or 'simulator'}: {type(exc).__name__}: {exc}")
 
@@ -151,7 +172,7 @@ async def run_checks(
         else:
             detail = f"API key {has_key}; sending to {backend.base_url}"
         checks.append(Check("API key", backend.kind != "api" or has_key == "set", detail))
-        checks.append(await check_reachable(backend.kind, backend.base_url))
+        checks.append(await check_reachable(backend))
     cache_dir = config.cache.directory if config and config.cache.directory else state / "cache"
     checks.append(check_dir("cache dir writable", cache_dir))
     checks.append(check_dir("state dir writable", state))
