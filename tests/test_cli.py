@@ -238,6 +238,17 @@ def test_run_task_from_stdin() -> None:
     assert "Task from a pipe" in json.loads(result.stdout)["output"]
 
 
+def test_run_task_as_an_option() -> None:
+    """``--task`` works like ``workflow run --task``; both or neither is one error line."""
+    as_option = cft("run", "linter", "--task", "Review def g(): pass", "--json")
+    as_argument = cft("run", "linter", "Review def g(): pass", "--json")
+    assert as_option.exit_code == 0, as_option.stderr
+    assert json.loads(as_option.stdout)["output"] == json.loads(as_argument.stdout)["output"]
+    both = one_error_line(cft("run", "linter", "x", "--task", "y"))
+    assert both == "error: --task: give the task once: as TASK or with --task, not both"
+    assert one_error_line(cft("run", "linter")).startswith("error: TASK: missing")
+
+
 def test_run_empty_stdin_task() -> None:
     """An empty task is refused before anything is sent."""
     one_error_line(cft("run", "linter", "-", input=""))

@@ -124,8 +124,15 @@ def run(
     ctx: typer.Context,
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's name in claude.json.")],
     task: Annotated[
-        str, typer.Argument(metavar="TASK", help="What to do; [bold]-[/] reads it from stdin.")
-    ],
+        str | None,
+        typer.Argument(
+            metavar="[TASK]", help="What to do; [bold]-[/] reads it from stdin. Or give --task."
+        ),
+    ] = None,
+    task_option: Annotated[
+        str | None,
+        typer.Option("--task", "-t", help="What to do (as for workflow run); instead of TASK."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model alias or id (overrides the agent's).")
     ] = None,
@@ -154,6 +161,13 @@ def run(
     """
     settings = Globals.of(ctx)
     folder = workspace_of(workspace)
+    if task is not None and task_option is not None:
+        raise ConfigError("--task", "give the task once: as TASK or with --task, not both")
+    task = task_option if task is None else task
+    if task is None:
+        raise ConfigError(
+            "TASK", "missing: give the task as an argument, with --task, or - for stdin"
+        )
     if task == "-":
         task = read_stdin("task")
     if not task.strip():
