@@ -563,11 +563,19 @@ def test_config_validate_cycle(tmp_path: Path) -> None:
 
 
 def test_config_migrate(tmp_path: Path) -> None:
-    """migrate writes the filled-in file, keeps a backup, and is idempotent."""
+    """migrate shows the diff and asks (--yes skips), keeps a backup, and is idempotent."""
     shutil.copytree(EXAMPLE.parent, tmp_path / ".claude")
     path = tmp_path / ".claude" / "claude.json"
     original = path.read_text()
-    result = cft("config", "migrate", config=path)
+    declined = cft("config", "migrate", config=path, input="n\n")
+    assert declined.exit_code == 0, declined.stderr
+    assert path.read_text() == original  # shown, asked, declined: nothing written
+    assert '+  "retry": {' in declined.stdout
+    assert "nothing written" in declined.stderr
+    unanswered = cft("config", "migrate", config=path, input="")  # no answer at all
+    assert unanswered.exit_code == 2
+    assert "error: --yes: no confirmation given (pass --yes to skip it)" in unanswered.stderr
+    result = cft("config", "migrate", "--yes", config=path)
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / ".claude" / "claude.json.bak").read_text() == original
     assert str(path) in result.stdout

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -69,18 +70,47 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _diff(old: str, new: str, path: Path) -> str:
+    """A unified diff of the file as it is and as migrate would write it."""
+    import difflib
+
+    name = printable(str(path))
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), name, f"{name} (migrated)"
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
 @app.command("migrate")
 @handles_errors
-def migrate(ctx: typer.Context) -> None:
-    """Write claude.json with every default filled in, keeping a backup of the old file."""
+def migrate(
+    ctx: typer.Context,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Write without showing the change and asking.")
+    ] = False,
+) -> None:
+    """Write claude.json with every default filled in, keeping a backup of the old file.
+
+    Shows the change as a diff and asks first, unless [bold]--yes[/].
+    """
     from .._config._migrate import config_to_dict
 
     config = Globals.of(ctx).load()
     path = config.path
     text = json.dumps(config_to_dict(config), indent=2, ensure_ascii=False) + "\n"
-    if path.read_text(encoding="utf-8") == text:
+    old = path.read_text(encoding="utf-8")
+    if old == text:
         _console.success(f"{printable(str(path))} is already up to date; nothing written")
         return
+    if not yes:
+        _console.write(_diff(old, text, path))
+        try:
+            confirmed = typer.confirm(f"Write {printable(str(path))}?", err=True)
+        except typer.Abort:
+            raise ConfigError("--yes", "no confirmation given (pass --yes to skip it)") from None
+        if not confirmed:
+            _console.notice("nothing written")
+            return
     backup = _backup_path(path)
     try:
         shutil.copy2(path, backup)
