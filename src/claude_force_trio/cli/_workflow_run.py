@@ -7,7 +7,8 @@ Ctrl-C turned into a clean ``cancelled`` result (exit 130), a failure into exit 
 a run paused by a step with ``"approval": true`` into exit 3 (``EXIT_WAITING``).
 A journalled run's summary line names the run, and when it did not succeed, the
 command that continues it (for a paused run: the step that waits, and how to
-approve it and go on).
+approve it and go on). ``--timeline`` then draws the run as a Gantt chart
+(``_timeline_text``; on stderr under ``--json``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class RunOptions:
     journal: bool = True
     as_json: bool = False
     budget_usd: float | None = None
+    timeline: bool = False
 
     def run_kwargs(self) -> dict[str, Any]:
         """The engine's keyword arguments; an unset flag leaves the config's default."""
@@ -189,6 +191,11 @@ def report(config: Config, result: WorkflowResult, options: RunOptions) -> None:
         _print_outcome(
             config, result, rich_output=_console.interactive(), journalled=options.journal
         )
+    if options.timeline:
+        from ._timeline_text import print_timeline
+
+        # Under --json the chart goes to stderr: stdout stays one JSON document.
+        print_timeline(result.to_dict(), config.workflows, err=options.as_json)
     if result.status == "cancelled":
         _console.error(f"workflow {name!r} stopped by Ctrl-C")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -5,8 +5,8 @@ Every ``workflow run`` and ``run-many`` is journalled in
 config fingerprint, task and status, and each step's last state. These commands
 read it; ``cft workflow resume`` continues a run from it. ``show --json`` prints
 exactly the ``--json`` document the run printed, so a script can fetch a result
-later instead of keeping stdout. ``approve`` and ``reject`` decide a step that
-waits for approval (``_approve``); ``cft workflow resume`` then goes on.
+later instead of keeping stdout, or draw it (``--timeline``, ``_timeline_cli``).
+``approve`` / ``reject`` decide a step that waits for approval (``_approve``).
 
 A run id is 32 hex digits; every command takes a unique prefix of 6 or more,
 and the CLI shows the first 12 (``short_id``), which is plenty for any history.
@@ -25,6 +25,7 @@ from .._errors import ConfigError
 from . import _console
 from ._app import JsonOption, command_group, handles_errors, run_trio
 from ._approve import decide, waiting_lines, waiting_steps
+from ._timeline_cli import HtmlOption, TimelineOption, Timelines
 
 if TYPE_CHECKING:
     from .._journal import RunRecord
@@ -294,15 +295,22 @@ _STEP_COLUMNS = ("step", "agent", "status", "attempts", "elapsed", "tokens in/ou
 @app.command("show")
 @handles_errors
 def show(
+    ctx: typer.Context,
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="The run's id, or a unique prefix (6+).")
     ],
+    timeline: TimelineOption = False,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one run: its facts and a table of its steps ([bold]--json[/]: its --json document)."""
+    """Show one run: its facts and a table of its steps ([bold]--json[/]: its --json document).
+
+    [bold]--timeline[/]: a Gantt chart instead of the table; [bold]--html FILE[/]: it as a page."""
     record = find_run(run_id)
+    charts = Timelines.of(ctx, document_of(record), draw=timeline, html=html)
     if as_json:
-        _console.print_json(document_of(record))
+        _console.print_json(charts.document)
+        charts.print(err=True)
         return
     facts = summary(record)
     head = _row(facts)
@@ -314,7 +322,8 @@ def show(
     )
     if record.task:
         _console.stdout().print(f"task: {record.task}", markup=False, soft_wrap=True)
-    _print_rows(_STEP_COLUMNS, [_step_row(step) for step in _steps(record)])
+    if not charts.print():
+        _print_rows(_STEP_COLUMNS, [_step_row(step) for step in _steps(record)])
     waiting = waiting_steps(_steps(record)) if record.kind == "workflow" else []
     if waiting:
         for line in waiting_lines(short_id(record.run_id), waiting):

@@ -31,6 +31,7 @@ from ._app import (
     unknown_name,
     workspace_of,
 )
+from ._timeline_cli import TimelineOption
 from ._workflow_run import RunOptions, drive, report
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ def run(
     no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
     budget: BudgetOption = None,
+    timeline: TimelineOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run a workflow as a DAG: each step starts as soon as its own dependencies are done.
@@ -251,6 +253,7 @@ def run(
         journal=not no_journal,
         as_json=as_json,
         budget_usd=budget,
+        timeline=timeline,
     )
     config = settings.load()
     _workflow(config, name)
@@ -281,6 +284,7 @@ def resume(
     no_cache: NoCacheOption = False,
     workspace: WorkspaceOption = None,
     budget: BudgetOption = None,
+    timeline: TimelineOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Continue a journalled workflow run: only the steps that did not finish run again.
@@ -303,6 +307,7 @@ def resume(
         workspace=workspace_of(workspace),
         as_json=as_json,
         budget_usd=budget,
+        timeline=timeline,
     )
     config = settings.load()
     full_id = run_trio(_resumable, config, run_id.strip(), force)
