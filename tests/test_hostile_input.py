@@ -25,7 +25,7 @@ from typer.testing import Result
 from claude_force_trio._config import AgentConfig, find_config, load_config
 from claude_force_trio._config._load import MAX_AGENT_FILE_BYTES, ConfigError
 from claude_force_trio._prompts import system_blocks
-from claude_force_trio.cli.run import read_jobs
+from claude_force_trio.cli._jobs import read_jobs
 from tests.test_cli import cft, offline, write_config  # noqa: F401 (offline: autouse fixture)
 from tests.test_config import BASE, make_project
 

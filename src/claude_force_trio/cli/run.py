@@ -8,15 +8,11 @@ has (the ``--json`` document or the outputs) and exits 1.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._errors import ConfigError
-from .._text import check_text
 from . import _console
 from ._app import (
     EXIT_FAILED,
@@ -31,13 +27,14 @@ from ._app import (
     unknown_name,
     workspace_of,
 )
+from ._jobs import read_jobs, read_stdin
 
 if TYPE_CHECKING:
     from .._backend import Backend
     from .._events import Event
     from .._results import StepResult
 
-__all__ = ["Job", "read_jobs", "read_stdin", "run", "run_many"]
+__all__ = ["run", "run_many"]
 NoCacheOption = Annotated[
     bool,
     typer.Option("--no-cache", help="Neither read nor write the response cache."),
@@ -206,116 +203,6 @@ def run(
         _console.detail(_step_summary(result))
 
 
-_EXPECTED = 'expected {"agent": str, "task": str}'
-
-
-class Job(NamedTuple):
-    """One line of a ``run-many`` file: where it is (``tasks.jsonl:3``) and what to run."""
-
-    where: str
-    agent: str
-    task: str
-
-
-def read_stdin(where: str) -> str:
-    """All of stdin as text (``-`` for a task): read as bytes and decoded here.
-
-    Decoded by us, not by Python's stream, so bytes that are not UTF-8 are one
-    error line naming ``where``, not a traceback (UTF-8 locale) or surrogates
-    that crash later (C locale). A leading BOM is dropped.
-
-    Raises:
-        ConfigError: stdin is not UTF-8.
-    """
-    data = sys.stdin.buffer.read()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(where, f"stdin is not valid UTF-8 (byte {exc.start})") from None
-
-
-def _read_lines(source: str) -> tuple[str, list[str]]:
-    """The name errors use (``<stdin>`` or the path) and the lines of ``source``.
-
-    Split on ``\\n`` only: ``str.splitlines`` also splits on U+2028 and other
-    separators that JSON allows raw inside a string, which would cut a valid
-    line in two.
-    """
-    name = "<stdin>" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(source, f"cannot read: {reason}") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raw = exc.object  # the bytes after any BOM, which exc.start counts in
-        number = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1)
-        raise ConfigError(f"{name}:{number}", f"not valid UTF-8 (byte {column})") from None
-    return name, text.split("\n")
-
-
-def _parse_job(line: str, where: str) -> Job:
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(where, f"invalid JSON ({exc.msg}); {_EXPECTED}") from None
-    except RecursionError:  # [[[[…]]]] deeper than the decoder recurses
-        raise ConfigError(where, f"invalid JSON (nested too deeply); {_EXPECTED}") from None
-    except ValueError:  # an integer of thousands of digits
-        raise ConfigError(where, f"invalid JSON (a number too long); {_EXPECTED}") from None
-    ok = (
-        isinstance(item, dict)
-        and set(item) == {"agent", "task"}
-        and isinstance(item["agent"], str)
-        and isinstance(item["task"], str)
-        and item["agent"].strip() != ""
-        and item["task"].strip() != ""
-    )
-    if not ok:
-        raise ConfigError(where, _EXPECTED)
-    # A "\\ud800" escape decodes to a lone surrogate, which no request can carry.
-    check_text(item["agent"], f"{where}: agent")
-    check_text(item["task"], f"{where}: task")
-    return Job(where, item["agent"], item["task"])
-
-
-def read_jobs(source: str) -> list[Job]:
-    """Parse a JSONL file of ``{"agent": ..., "task": ...}`` lines (``-`` for stdin).
-
-    Blank lines are skipped. Errors name ``file:line`` so the line can be found.
-
-    Raises:
-        ConfigError: the file cannot be read, or a line is not such an object
-            (bytes that are not UTF-8, JSON too deep, text with lone surrogates).
-    """
-    name, lines = _read_lines(source)
-    jobs = [
-        _parse_job(line, f"{name}:{number}")
-        for number, line in enumerate(lines, start=1)
-        if line.strip()
-    ]
-    if not jobs:
-        raise ConfigError(name, f"no tasks in the file; {_EXPECTED} on each line")
-    return jobs
-
-
-def _print_results(results: list[StepResult]) -> None:
-    from rich.rule import Rule
-
-    out = _console.stdout()
-    for index, result in enumerate(results, start=1):
-        title = f"[{index}] {result.agent} · {result.status.replace('_', ' ')}"
-        if _console.interactive():
-            out.print(Rule(title, align="left", style="dim"), markup=False)
-        else:
-            out.print(f"── {title} ──", markup=False, soft_wrap=True)
-        text = result.output if result.output is not None else f"error: {result.error}"
-        _console.write(text if text.endswith("\n") else text + "\n")
-
-
 @handles_errors
 def run_many(
     ctx: typer.Context,
@@ -384,6 +271,20 @@ def run_many(
     if failed:
         _console.error(f"{len(failed)} of {len(results)} runs failed")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_results(results: list[StepResult]) -> None:
+    from rich.rule import Rule
+
+    out = _console.stdout()
+    for index, result in enumerate(results, start=1):
+        title = f"[{index}] {result.agent} · {result.status.replace('_', ' ')}"
+        if _console.interactive():
+            out.print(Rule(title, align="left", style="dim"), markup=False)
+        else:
+            out.print(f"── {title} ──", markup=False, soft_wrap=True)
+        text = result.output if result.output is not None else f"error: {result.error}"
+        _console.write(text if text.endswith("\n") else text + "\n")
 
 
 def _summarise(results: list[StepResult], run_id: str | None) -> None:
