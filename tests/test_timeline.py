@@ -617,6 +617,12 @@ def test_page_renders_in_a_headless_browser(tmp_path: Path) -> None:
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            # No network of its own: the page is self-contained, and the machine may have none.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1200,800",
             page.as_uri(),
