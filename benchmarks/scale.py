@@ -7,11 +7,14 @@
    stack, the client, events, results, scheduling. Each configuration runs in a
    fresh process, so its peak RSS is its own. Goals: ≤ 100 µs a step; ×3 steps →
    ≤ ×3.3 time (no rescans); cache on ≤ 1.15× cache off; RSS ≤ 150 MB at 10,000.
+   With ``--latency-ms`` the transport answers after that long instead, so
+   every ready step waits for a slot with its call stack, as on a network.
 2. **A cache hit as a process.** ``cft run`` answered from the cache, measured
    whole-process against ``python -c "import httpx"`` in the same run
    (goal ≤ 0.3 s).
 
-Run: ``python benchmarks/scale.py [--sizes 1000,10000,30000] [--repeat 3] [--json]``.
+Run: ``python benchmarks/scale.py [--sizes 1000,10000,30000] [--repeat 3] [--latency-ms 2]
+[--json]``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +104,26 @@ def answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=REPLY, headers={"content-type": "application/json"})
 
 
-async def one_run(shape: str, n: int, cache: bool) -> dict[str, Any]:
+def answer_after(
+    latency_s: float,
+) -> Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]:
+    """The same answer, ``latency_s`` after the request (a network's round trip)."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(latency_s)
+        return answer(request)
+
+    return handler
+
+
+async def one_run(shape: str, n: int, cache: bool, latency_s: float = 0.0) -> dict[str, Any]:
     """Run one workflow in this process and report its wall time and peak RSS."""
+    handler = answer_after(latency_s) if latency_s > 0 else answer
     with tempfile.TemporaryDirectory() as home:
         cfg = config(shape, n, Path(home) / "cache" if cache else None)
         backend = Backend.url("http://scale.invalid", "scale-key")
         async with open_engine(
-            cfg, backend=backend, transport=httpx.MockTransport(answer), cache=cache
+            cfg, backend=backend, transport=httpx.MockTransport(handler), cache=cache
         ) as engine:
             start = time.perf_counter()
             result = await engine.run_workflow("w")
@@ -117,10 +134,20 @@ async def one_run(shape: str, n: int, cache: bool) -> dict[str, Any]:
     return {"shape": shape, "steps": n, "cache": cache, "wall_s": wall, "rss_mb": rss_mb}
 
 
-def measure(shape: str, n: int, cache: bool, backend: str) -> dict[str, Any]:
+def measure(shape: str, n: int, cache: bool, backend: str, latency_ms: float) -> dict[str, Any]:
     """Run ``one_run`` in a fresh process (so RSS and caches are its own)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--one", shape, str(n), str(int(cache)), backend],
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            shape,
+            str(n),
+            str(int(cache)),
+            backend,
+            "--latency-ms",
+            str(latency_ms),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -165,11 +192,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--backend", default="trio", choices=["trio", "asyncio"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="answer after this long (default: at once)"
+    )
     parser.add_argument("--one", nargs=4, metavar=("SHAPE", "N", "CACHE", "BACKEND"))
     args = parser.parse_args()
     if args.one:
         shape, n, cache, backend = args.one
-        report = anyio.run(one_run, shape, int(n), cache == "1", backend=backend)
+        latency_s = args.latency_ms / 1000
+        report = anyio.run(one_run, shape, int(n), cache == "1", latency_s, backend=backend)
         print(json.dumps(report))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -178,7 +209,10 @@ def main() -> None:
         per_size: dict[tuple[int, bool], float] = {}
         for n in sizes:
             for cache in (False, True):
-                runs = [measure(shape, n, cache, args.backend) for _ in range(args.repeat)]
+                runs = [
+                    measure(shape, n, cache, args.backend, args.latency_ms)
+                    for _ in range(args.repeat)
+                ]
                 wall = statistics.median(r["wall_s"] for r in runs)
                 rss = max(r["rss_mb"] for r in runs)
                 per_size[n, cache] = wall
@@ -202,7 +236,8 @@ def main() -> None:
     if args.json:
         print(json.dumps({"runs": records, "process": hit}, indent=2))
         return
-    print(f"backend: {args.backend}, concurrency 10, MockTransport answering at once\n")
+    when = f"after {args.latency_ms:g} ms" if args.latency_ms > 0 else "at once"
+    print(f"backend: {args.backend}, concurrency 10, MockTransport answering {when}\n")
     headers = [
         "shape",
         "steps",

@@ -80,11 +80,29 @@ class OnDemandClient:
         """Send ``call`` through the client, opening it first if this is the first call."""
         client = self._client
         if client is None:
-            async with self._lock:
-                if self._client is None:
-                    self._client = await self._open()
-            client = self._client
+            client = await self._opened()
         return await client.send(call, observer)
+
+    async def _opened(self) -> Layer:
+        """The client, opened by the first caller; the callers meanwhile wait for it.
+
+        The first caller takes the lock without a trip through the scheduler.
+        It holds one of the limiter's slots (this is the bottom layer), so a
+        checkpoint here would let every other ready step run down to the
+        limiter and park there with its whole call stack (~13 KB a step: a
+        10,000-step fan-in peaked at 176 MB RSS instead of 74), although
+        opening a client over a transport never has to wait.
+        """
+        try:
+            self._lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._lock.acquire()
+        try:
+            if self._client is None:
+                self._client = await self._open()
+            return self._client
+        finally:
+            self._lock.release()
 
 
 @dataclass(frozen=True, slots=True)

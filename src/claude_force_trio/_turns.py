@@ -101,7 +101,7 @@ class Conversation:
         redact: Redact,
         report: RoundReport,
     ) -> None:
-        self._body = body
+        self._body = body if isinstance(body, dict) else dict(body)
         self._agent = agent
         self._tools = tools
         self._schema = schema
@@ -161,9 +161,17 @@ class Conversation:
             self.messages.append({"role": "user", "content": _schema_feedback(problem)})
 
     async def _call(self) -> MessageResult:
-        """One call with the transcript so far."""
+        """One call with the transcript so far.
+
+        The first call sends the body as it was built (its one user message is
+        the whole transcript); a later one a copy holding the transcript as it
+        is now, since the list grows after the call (a cached call keeps its body).
+        """
         self.turns += 1
-        message = await self._ask({**self._body, "messages": list(self.messages)})
+        first = self.turns == 1
+        message = await self._ask(
+            self._body if first else {**self._body, "messages": list(self.messages)}
+        )
         self.thinking += thinking_of(message.content)
         return message
 

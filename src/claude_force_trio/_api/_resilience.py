@@ -25,11 +25,12 @@ each attempt is sent (``attempt_started``) and before each retry's wait
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from .._call import Call, CallObserver, Layer
 from .._errors import APIStatusError, LocalResourceError
 from .._types import MessageResult
-from ._breaker import BreakerRegistry
+from ._breaker import BreakerRegistry, CircuitBreaker
 from ._ratelimit import AdaptiveLimiter
 from ._retry import RetryPolicy, is_testing, retry_call, server_delay
 
@@ -78,29 +79,34 @@ class ResilienceLayer:
             CFTError: the last attempt's error, or the first one not worth retrying.
         """
         breaker = self.breakers.get((self._base_url, call.model))
-        limiter, inner = self.limiter, self._inner
-
-        async def attempt(number: int) -> MessageResult:
-            breaker.check()
-            async with limiter.slot() as permit:
-                probe = breaker.admit()
-                try:
-                    observer.attempt_started(number)
-                    result = await inner.send(call, observer)
-                except BaseException as exc:
-                    breaker.settle(probe, exc)
-                    if isinstance(exc, LocalResourceError):
-                        limiter.local_failure(permit)  # fewer in flight; the breaker ignores it
-                    elif isinstance(exc, APIStatusError):
-                        if exc.status_code == 429:
-                            # In test mode nothing waits, not even for the server's retry-after.
-                            delay = None if is_testing() else server_delay(exc.headers)
-                            limiter.rate_limited(permit, delay, exc.headers)
-                        else:
-                            limiter.observe(permit, exc.headers)
-                    raise
-                breaker.settle(probe, None)
-                limiter.succeeded(permit, result.headers)
-                return result
-
+        # A partial, not a closure: a closure's cells are made per call and kept
+        # while the call waits for a slot, as every ready step may.
+        attempt = partial(self._attempt, breaker, call, observer)
         return await retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)
+
+    async def _attempt(
+        self, breaker: CircuitBreaker, call: Call, observer: CallObserver, number: int
+    ) -> MessageResult:
+        """Attempt ``number`` (1-based) of ``call``: breaker, slot, one request, bookkeeping."""
+        limiter = self.limiter
+        breaker.check()
+        async with limiter.slot() as permit:
+            probe = breaker.admit()
+            try:
+                observer.attempt_started(number)
+                result = await self._inner.send(call, observer)
+            except BaseException as exc:
+                breaker.settle(probe, exc)
+                if isinstance(exc, LocalResourceError):
+                    limiter.local_failure(permit)  # fewer in flight; the breaker ignores it
+                elif isinstance(exc, APIStatusError):
+                    if exc.status_code == 429:
+                        # In test mode nothing waits, not even for the server's retry-after.
+                        delay = None if is_testing() else server_delay(exc.headers)
+                        limiter.rate_limited(permit, delay, exc.headers)
+                    else:
+                        limiter.observe(permit, exc.headers)
+                raise
+            breaker.settle(probe, None)
+            limiter.succeeded(permit, result.headers)
+            return result

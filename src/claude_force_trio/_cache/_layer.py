@@ -25,6 +25,7 @@ layer as it arrives, and the step delivers a served answer's text itself.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -65,8 +66,10 @@ class CacheLayer:
             return await self.inner.send(call, observer)
         key = cache_key(call.body)
         start = anyio.current_time()
+        # A partial, not a lambda: a lambda's cells would be made on every call,
+        # bypassed ones too, and kept while the call waits below.
         (message, stored), shared = await cache.flights.do(
-            key, lambda: self._lookup_or_send(key, call, observer)
+            key, partial(self._lookup_or_send, key, call, observer)
         )
         if not (shared or stored):
             return message
