@@ -1,9 +1,10 @@
 """An offline Messages API: a real HTTP/1.1 server on loopback, built on anyio and h11.
 
-It answers ``POST /v1/messages`` (JSON and SSE), ``/v1/messages/count_tokens`` and
-``GET /v1/models``, checks requests as the API does, replies deterministically, accounts for prompt
-caching, models latency, injects faults and enforces rate limits, so the whole
-product can be run, tested and benchmarked without a key or a network::
+It answers ``POST /v1/messages`` (JSON and SSE), ``/v1/messages/count_tokens``,
+``GET /v1/models`` and the Message Batches routes, checks requests as the API
+does, replies deterministically, accounts for prompt caching, models latency,
+injects faults and enforces rate limits, so the whole product can be run,
+tested and benchmarked without a key or a network::
 
     async with open_simulator(ttft_ms=0, tokens_per_s=0) as sim:
         sim.script(Fault("529"), None)        # first request overloaded, second fine
@@ -42,6 +43,16 @@ Beyond plain text it speaks the agentic parts of the API, deterministically:
   ``budget_tokens`` below 1024 or not below ``max_tokens`` (400, naming the field).
 * ``GET /v1/models`` and ``/v1/models/{id}``, and the SDK's server-held
   ``thread`` (its tool runner sends only the new turn).
+* **Message Batches** (``/v1/messages/batches``: create, retrieve, list,
+  cancel, delete, results as streamed JSONL). Every entry's ``params`` is
+  checked like a ``/v1/messages`` body (one bad entry refuses the create,
+  naming ``requests.N.params.FIELD``); a batch ends ``batch_latency_s`` (times
+  ``latency_scale``) after creation on the simulator's clock, each entry
+  answered as ``/v1/messages`` would answer it. ``[sim:batch_errored]``,
+  ``[sim:batch_invalid]``, ``[sim:batch_expired]``, ``[sim:batch_canceled]``
+  in an entry's task, or a seeded :class:`BatchFaultPlan` in
+  ``SimulatorConfig.batch_faults``, fail entries instead. ``stats()`` counts
+  ``batches`` and ``batch_requests``.
 
 ``open_simulator`` and ``serve_simulator`` run under ``trio.run`` and
 ``asyncio.run`` alike. From threads or synchronous code (e.g. the official
@@ -54,6 +65,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._batchfaults import BATCH_FAULT_KINDS as BATCH_FAULT_KINDS
+from ._batchfaults import BatchFaultPlan as BatchFaultPlan
 from ._config import LatencyFn as LatencyFn
 from ._config import RequestRecord as RequestRecord
 from ._config import SimulatorConfig as SimulatorConfig
@@ -106,8 +119,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BATCH_FAULT_KINDS",
     "FAULT_KINDS",
     "SUPPORTED_VERSIONS",
+    "BatchFaultPlan",
     "Fault",
     "FaultPlan",
     "LatencyFn",
@@ -124,7 +139,9 @@ __all__ = [
     "task_line",
 ]
 
-for _name in ("Fault", "FaultPlan", "RequestRecord", "SimulatorConfig", "SimulatorStats"):
+for _name in (
+    "BatchFaultPlan", "Fault", "FaultPlan", "RequestRecord", "SimulatorConfig", "SimulatorStats"
+):  # fmt: skip
     _publish(globals()[_name])
 for _name in ("config_from_env", "agent_name", "task_line"):
     _publish(globals()[_name])

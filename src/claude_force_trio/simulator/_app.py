@@ -4,6 +4,9 @@ Order of checks for ``POST /v1/messages`` follows the API: route, auth,
 ``anthropic-version``, JSON, body shape; then an injected fault (scripted
 first, else the seeded plan), then the rate limiter, then the reply. A fault
 is therefore consumed only by a request that would otherwise have succeeded.
+The Message Batches routes (``/v1/messages/batches…``) share the auth and
+version checks and are answered by ``_batches``; faults and rate limits do
+not apply to them.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 import anyio
 from anyio.abc import ByteStream
 
+from ._batches import BATCHES_ROUTE, BatchStore
 from ._checks import check_semantics
 from ._config import RequestRecord, SimulatorConfig, SimulatorStats
 from ._faults import FAULT_KINDS, Fault
-from ._http import BadHttpRequest, HttpConnection, HttpRequest
+from ._http import MAX_BODY_BYTES, BadHttpRequest, HttpConnection, HttpRequest
 from ._models import models_response
 from ._promptcache import CacheUsage, Prompt, PromptCache
 from ._ratelimit import RateLimiter
@@ -86,6 +90,7 @@ class Simulator:
         self._limiter: RateLimiter | None = None
         self._seq = itertools.count(1)
         self._threads = ThreadStore()
+        self._batches = BatchStore(self.config, self._cache)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -135,7 +140,7 @@ class Simulator:
         try:
             while True:
                 try:
-                    request = await http.read_request()
+                    request = await http.read_request(self._body_limit)
                 except BadHttpRequest as exc:
                     if http.can_respond:
                         rid = new_id("req")
@@ -231,8 +236,52 @@ class Simulator:
             supported = " or ".join(SUPPORTED_VERSIONS)
             raise _Refusal(400, "invalid_request_error", f"anthropic-version: must be {supported}")
 
+    def _body_limit(self, path: str) -> int:
+        """The largest request body for ``path``: a batch create may be far larger."""
+        return self.config.batch_max_bytes if path == BATCHES_ROUTE else MAX_BODY_BYTES
+
+    @staticmethod
+    def _decode(request: HttpRequest) -> object:
+        try:
+            return json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _Refusal(
+                400,
+                "invalid_request_error",
+                f"There was an error parsing the body of your request: {exc}",
+            ) from None
+
+    async def _dispatch_batches(self, http: HttpConnection, ex: _Exchange) -> None:
+        """The Message Batches routes (``_batches``): checks, then a JSON or JSONL answer."""
+        request = ex.request
+        self._check_headers(request.headers)
+        decoded = None
+        if (request.method, request.path) == ("POST", BATCHES_ROUTE):
+            decoded = self._decode(request)
+            ex.body = decoded if isinstance(decoded, dict) else None
+        base_url = f"http://{request.headers['host']}" if "host" in request.headers else self.url
+        try:
+            answer = self._batches.answer(
+                request.method, request.path, request.query, decoded,
+                now=anyio.current_time(), base_url=base_url,
+            )  # fmt: skip
+        except InvalidRequest as exc:
+            raise _Refusal(exc.status, exc.error_type, str(exc)) from None
+        if isinstance(answer, dict):
+            await self._respond_json(http, ex, answer)
+            return
+        ex.status = 200
+        headers = [*self._base_headers(ex.request_id), ("content-type", "application/x-jsonl")]
+        await http.start_stream(200, headers)
+        for chunk in answer:
+            await http.send_chunk(chunk)
+        await http.end_stream()
+
     async def _dispatch(self, http: HttpConnection, ex: _Exchange) -> None:
         request = ex.request
+        if request.path == BATCHES_ROUTE or request.path.startswith(BATCHES_ROUTE + "/"):
+            await self._dispatch_batches(http, ex)
+            return
         if request.method == "GET" and request.path.startswith(_MODELS_ROUTE):
             self._check_headers(request.headers, version_required=False)
             try:
@@ -245,14 +294,7 @@ class Simulator:
         if count_tokens is None or request.method != "POST":
             raise _Refusal(404, "not_found_error", "Not found")
         self._check_headers(request.headers)
-        try:
-            decoded = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Refusal(
-                400,
-                "invalid_request_error",
-                f"There was an error parsing the body of your request: {exc}",
-            ) from None
+        decoded = self._decode(request)
         try:
             ex.body = validate_body(decoded, count_tokens=count_tokens)
             ex.full = full = self._threads.expand(ex.body)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
+from ._batchfaults import BatchFaultPlan
 from ._faults import FaultPlan
 
 __all__ = ["LatencyFn", "RequestRecord", "SimulatorConfig", "SimulatorStats", "config_from_env"]
@@ -40,6 +41,13 @@ class SimulatorConfig:
         otpm: output tokens per minute; ``None`` means unlimited.
         seed: seeds the fault draws, so a run's faults are reproducible.
         api_key: when set, any other key gets 401; when ``None``, any key is accepted.
+        batch_latency_s: how long a Message Batch processes, in seconds, scaled by
+            ``latency_scale`` like every other latency (``0``: ended when first polled).
+        batch_faults: probabilities of per-entry outcomes other than success
+            (``errored``, ``invalid``, ``expired``, ``canceled``); ``None`` injects none.
+        batch_max_requests: most entries a batch may hold (the API's 100,000).
+        batch_max_bytes: the largest batch create body, in bytes (the API's 256 MB);
+            a larger one gets 413.
     """
 
     ttft_ms: float = 400.0
@@ -52,9 +60,13 @@ class SimulatorConfig:
     otpm: int | None = None
     seed: int = 0
     api_key: str | None = field(default=None, repr=False)
+    batch_latency_s: float = 1.0
+    batch_faults: BatchFaultPlan | None = None
+    batch_max_requests: int = 100_000
+    batch_max_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        for name in ("ttft_ms", "tokens_per_s", "latency_scale"):
+        for name in ("ttft_ms", "tokens_per_s", "latency_scale", "batch_latency_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -62,6 +74,9 @@ class SimulatorConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        for name in ("batch_max_requests", "batch_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
     def latency(self, body: Mapping[str, Any], output_tokens: int) -> tuple[float, float]:
         """(time to first token, total time) in seconds for one reply.
@@ -122,7 +137,12 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorStats:
-    """Counts over the request log: by status (``None``: no answer) and by fault kind."""
+    """Counts over the request log: by status (``None``: no answer) and by fault kind.
+
+    ``batches`` and ``batch_requests`` count the Message Batches created (answered 200)
+    and the entries they held, so a test can tell one batch of 1,000 entries from
+    1,000 ``/v1/messages`` calls. Token totals are over ``/v1/messages`` answers only.
+    """
 
     requests: int
     by_status: Mapping[int | None, int]
@@ -131,6 +151,8 @@ class SimulatorStats:
     output_tokens: int
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
+    batches: int = 0
+    batch_requests: int = 0
 
     @classmethod
     def from_records(cls, records: list[RequestRecord]) -> SimulatorStats:
@@ -138,6 +160,11 @@ class SimulatorStats:
 
         def total(name: str) -> int:
             return sum(int((r.usage or {}).get(name) or 0) for r in records)
+
+        created = [
+            r for r in records
+            if (r.method, r.path, r.status) == ("POST", "/v1/messages/batches", 200)
+        ]  # fmt: skip
 
         return cls(
             requests=len(records),
@@ -147,4 +174,6 @@ class SimulatorStats:
             output_tokens=total("output_tokens"),
             cache_creation_input_tokens=total("cache_creation_input_tokens"),
             cache_read_input_tokens=total("cache_read_input_tokens"),
+            batches=len(created),
+            batch_requests=sum(len((r.body or {}).get("requests") or ()) for r in created),
         )

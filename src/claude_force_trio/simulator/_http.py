@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -87,11 +87,17 @@ class HttpConnection:
                 data = b""  # how h11 is told the client closed its side
             self._h11.receive_data(data)
 
-    async def read_request(self) -> HttpRequest | None:
+    async def read_request(
+        self, body_limit: Callable[[str], int] | None = None
+    ) -> HttpRequest | None:
         """The next request, or ``None`` when the client closed the connection between requests.
 
+        Args:
+            body_limit: given the request path, the largest body allowed for it;
+                32 MiB for every target when ``None``.
+
         Raises:
-            BadHttpRequest: malformed HTTP or a body over 32 MiB (answer it, then close).
+            BadHttpRequest: malformed HTTP or a body over the limit (answer it, then close).
             anyio.BrokenResourceError: the client went away mid-request.
         """
         event = await self._next_event()
@@ -99,19 +105,21 @@ class HttpConnection:
             return None
         if not isinstance(event, h11.Request):  # pragma: no cover - h11 guarantees a Request
             raise BadHttpRequest(400, "Malformed HTTP request")
+        target = event.target.decode("latin-1")
+        limit = MAX_BODY_BYTES if body_limit is None else body_limit(target.partition("?")[0])
         body = bytearray()
         while True:
             part = await self._next_event()
             if isinstance(part, h11.Data):
                 body += part.data
-                if len(body) > MAX_BODY_BYTES:
+                if len(body) > limit:
                     raise BadHttpRequest(413, "Request exceeds the maximum allowed size")
             elif isinstance(part, h11.EndOfMessage):
                 break
             else:
                 raise anyio.BrokenResourceError("client closed the connection mid-request")
         headers = {name.decode("latin-1").lower(): v.decode("latin-1") for name, v in event.headers}
-        path, _, query = event.target.decode("latin-1").partition("?")
+        path, _, query = target.partition("?")
         return HttpRequest(event.method.decode("ascii"), path, headers, bytes(body), query)
 
     @property
