@@ -2,14 +2,20 @@
 
 The simulator runs in its own *process* so that the code being measured does
 not share a GIL (or an event loop) with the server answering it.
+
+Importing this module points ``CFT_HOME`` at a fresh temporary folder unless it
+is set: engines record metrics (and may cache) by default, and nothing of a
+benchmark belongs in the user's own state.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +31,8 @@ __all__ = [
 ]
 
 now_ns = time.perf_counter_ns
+
+os.environ.setdefault("CFT_HOME", tempfile.mkdtemp(prefix="cft-bench-"))
 
 _SERVE = """
 import json, sys, trio

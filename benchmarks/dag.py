@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import _common  # noqa: F401 - its import gives the run a temporary CFT_HOME
 import trio
 
 from claude_force_trio._backend import Backend

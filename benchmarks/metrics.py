@@ -110,7 +110,7 @@ def recorder_us(folder: Path, calls: int) -> float:
 async def memory_queries(folder: Path, queries: int) -> tuple[float, float]:
     """Microseconds per ``relevant`` call with the LRU hitting, and without it."""
     (folder / "mem.sqlite3").unlink(missing_ok=True)
-    async with open_memory(folder / "mem.sqlite3") as store:
+    async with open_memory(folder / "mem.sqlite3", project="bench") as store:
         for n in range(2_000):
             await store.record(f"agent{n % 10}", f"task {n}", "output " * 50)
         keys = [(f"agent{n % 10}", f"task {n}") for n in range(20)]
@@ -120,7 +120,7 @@ async def memory_queries(folder: Path, queries: int) -> tuple[float, float]:
         for n in range(queries):
             await store.relevant(*keys[n % len(keys)])
         cached = (time.perf_counter() - start) / queries * 1e6
-    async with open_memory(folder / "mem.sqlite3", cache_size=1) as store:
+    async with open_memory(folder / "mem.sqlite3", project="bench", cache_size=1) as store:
         start = time.perf_counter()
         for n in range(queries):
             await store.relevant(*keys[n % len(keys)])  # alternating keys: always a miss

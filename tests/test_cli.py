@@ -162,6 +162,16 @@ def test_help_lists_every_group() -> None:
         assert command in result.stdout
 
 
+def test_help_shows_no_type_for_flags() -> None:
+    """A flag takes no value, so help shows none (``--keep-going``, not ``--keep-going <bool>``)."""
+    result = cft("workflow", "run", "-h", config=None)
+    assert result.exit_code == 0
+    assert "--keep-going" in result.stdout
+    assert "<bool>" not in result.stdout
+    assert "--timeout" in result.stdout
+    assert " S " in result.stdout  # options that take a value still show it
+
+
 def test_no_arguments_shows_help() -> None:
     """Bare ``cft`` prints usage instead of doing nothing."""
     result = cft(config=None)

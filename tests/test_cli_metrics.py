@@ -46,7 +46,7 @@ def history(home: Path) -> None:
 @pytest.mark.parametrize("command", ["summary", "agents", "costs", "anomalies"])
 def test_empty_history_is_friendly(home: Path, command: str) -> None:
     """With no metrics file every command prints one friendly line and exits 0."""
-    result = runner.invoke(app, ["metrics", command])
+    result = runner.invoke(app, ["metrics", command, "--all-projects"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("No ")
 
@@ -54,12 +54,12 @@ def test_empty_history_is_friendly(home: Path, command: str) -> None:
 def test_summary_json_and_plain(home: Path) -> None:
     """``--json`` is one document with the overall figures; plain text is a table."""
     history(home)
-    result = runner.invoke(app, ["metrics", "summary", "--json"])
+    result = runner.invoke(app, ["metrics", "summary", "--all-projects", "--json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["overall"]["calls"] == 33
     assert doc["overall"]["saved_usd"] == 0.5
-    plain = runner.invoke(app, ["metrics", "summary"])
+    plain = runner.invoke(app, ["metrics", "summary", "--all-projects"])
     assert plain.exit_code == 0
     assert "all calls" in plain.stdout
     assert "p95 ms" in plain.stdout
@@ -70,22 +70,32 @@ def test_window_option(home: Path) -> None:
     history(home)
     with (home / "metrics" / "executions.jsonl").open("a", encoding="utf-8") as out:
         out.write(line(ts="2020-01-01T00:00:00+00:00"))
-    every = json.loads(runner.invoke(app, ["metrics", "summary", "--json"]).stdout)
-    recent = json.loads(runner.invoke(app, ["metrics", "summary", "--hours", "1", "--json"]).stdout)
+    every = json.loads(
+        runner.invoke(app, ["metrics", "summary", "--all-projects", "--json"]).stdout
+    )
+    recent = json.loads(
+        runner.invoke(
+            app, ["metrics", "summary", "--all-projects", "--hours", "1", "--json"]
+        ).stdout
+    )
     assert (every["overall"]["calls"], recent["overall"]["calls"]) == (34, 33)
 
 
 def test_agents_costs_and_anomalies(home: Path) -> None:
     """Per-agent figures, costs by model, and the planted slow call with its run id."""
     history(home)
-    agents = json.loads(runner.invoke(app, ["metrics", "agents", "--json"]).stdout)
+    agents = json.loads(
+        runner.invoke(app, ["metrics", "agents", "--all-projects", "--json"]).stdout
+    )
     assert agents["agents"]["b"]["errors"] == {"RateLimitError": 1}
-    costs = json.loads(runner.invoke(app, ["metrics", "costs", "--json"]).stdout)
+    costs = json.loads(runner.invoke(app, ["metrics", "costs", "--all-projects", "--json"]).stdout)
     assert costs["models"]["m"]["calls"] == 33
-    assert "by model" in runner.invoke(app, ["metrics", "costs"]).stdout
-    found = json.loads(runner.invoke(app, ["metrics", "anomalies", "--json"]).stdout)
+    assert "by model" in runner.invoke(app, ["metrics", "costs", "--all-projects"]).stdout
+    found = json.loads(
+        runner.invoke(app, ["metrics", "anomalies", "--all-projects", "--json"]).stdout
+    )
     assert [a["run_id"] for a in found["anomalies"]] == ["slow"]
-    table = runner.invoke(app, ["metrics", "anomalies"])
+    table = runner.invoke(app, ["metrics", "anomalies", "--all-projects"])
     assert "slow" in table.stdout
 
 
@@ -94,7 +104,9 @@ def test_export(home: Path, tmp_path: Path, fmt: str) -> None:
     """Export writes every call as JSON objects or CSV rows."""
     history(home)
     target = tmp_path / f"out.{fmt}"
-    result = runner.invoke(app, ["metrics", "export", str(target), "--format", fmt, "--json"])
+    result = runner.invoke(
+        app, ["metrics", "export", str(target), "--format", fmt, "--all-projects", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"path": str(target), "format": fmt, "records": 33}
     if fmt == "json":
@@ -108,25 +120,28 @@ def test_export(home: Path, tmp_path: Path, fmt: str) -> None:
 
 def test_export_to_bad_path_is_one_line_error(home: Path, tmp_path: Path) -> None:
     """An unwritable export path is an ``error:`` line and exit 2."""
-    result = runner.invoke(app, ["metrics", "export", str(tmp_path / "no" / "dir.json")])
+    result = runner.invoke(
+        app, ["metrics", "export", str(tmp_path / "no" / "dir.json"), "--all-projects"]
+    )
     assert result.exit_code == 2
     assert "error:" in result.output
 
 
 def test_memory_stats_and_clear(home: Path) -> None:
     """Stats count stored items; clear needs --yes off a terminal, then empties the store."""
-    assert runner.invoke(app, ["memory", "stats"]).output.startswith("No memory")
+    every = "--all-projects"
+    assert runner.invoke(app, ["memory", "stats", every]).output.startswith("No memory")
 
     async def fill() -> None:
-        async with open_memory(home / "memory" / "memory.sqlite3") as store:
+        async with open_memory(home / "memory" / "memory.sqlite3", project="p") as store:
             await store.record("a", "t", "o")
 
     trio.run(fill)
-    stats = json.loads(runner.invoke(app, ["memory", "stats", "--json"]).stdout)
+    stats = json.loads(runner.invoke(app, ["memory", "stats", every, "--json"]).stdout)
     assert stats["items"] == 1
-    refused = runner.invoke(app, ["memory", "clear"])
+    refused = runner.invoke(app, ["memory", "clear", every])
     assert refused.exit_code == 2
-    cleared = runner.invoke(app, ["memory", "clear", "--yes", "--json"])
+    cleared = runner.invoke(app, ["memory", "clear", every, "--yes", "--json"])
     assert json.loads(cleared.stdout)["removed"] == 1
 
 

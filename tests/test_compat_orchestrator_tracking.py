@@ -49,7 +49,8 @@ def test_calls_land_in_the_file_cft_metrics_reads(
     assert summary["total_tokens"] == summary["total_input_tokens"] + summary["total_output_tokens"]
     assert summary["total_cost"] > 0
     assert summary["time_period"] == "all time"
-    cli = json.loads(CliRunner().invoke(app, ["metrics", "summary", "--json"]).stdout)
+    scoped = ["--config", str(project), "metrics", "summary", "--json"]
+    cli = json.loads(CliRunner().invoke(app, scoped).stdout)
     assert cli["overall"]["calls"] == 2
     assert cli["overall"]["succeeded"] == 1
 

@@ -66,18 +66,20 @@ async def test_identical_requests_in_flight_share_one_call() -> None:
 
 
 async def test_memory_feeds_past_experience_into_the_user_message() -> None:
-    """With memory on, a repeated task carries the earlier answer; the system prefix does not."""
+    """With memory on, a new task carries an earlier answer; a repeat never carries its own."""
     config = load_config(EXAMPLES)
     async with open_simulator(INSTANT) as sim:
         backend = Backend.url(sim.url, "k")
         async with open_engine(config, backend=backend, memory=True, cache=False) as engine:
             first = await engine.run_agent("linter", "Review app.py")
+            await engine.run_agent("linter", "Review lib.py")
             await engine.run_agent("linter", "Review app.py")
         bodies = [r.body for r in messages(sim) if r.body is not None]
     assert "Relevant past experience" not in bodies[0]["messages"][0]["content"]
     second_text = bodies[1]["messages"][0]["content"]
     assert "Relevant past experience" in second_text
     assert (first.output or "")[:40] in second_text
+    assert bodies[2]["messages"] == bodies[0]["messages"]  # the repeat: as its answer was given
     assert bodies[0]["system"] == bodies[1]["system"]
 
 

@@ -360,15 +360,15 @@ async def use_cache(home: Path) -> None:
 
 
 async def use_memory(home: Path) -> None:
-    """Open the memory at ``home``: recall, record, recall the new item exactly, clear."""
-    store = MemoryStore(_memory_db(home))
+    """Open the memory at ``home``: recall, record, recall the new item for a new task, clear."""
+    store = MemoryStore(_memory_db(home), project="p")
     await store.relevant("agent", "task 1")
     for _ in range(2):  # the recall may be what reveals the damage: the second record lands
         await store.record("agent", "a new task", "its answer")
-        items = await store.relevant("agent", "a new task")
+        items = await store.relevant("agent", "a task never seen")
         if items:
             break
-    assert items[0].exact
+    assert items[0].task == "a new task"
     assert items[0].output == "its answer"
     await store.clear()  # may itself meet the damage: then it empties the fresh store
     assert (await store.stats()).items == 0
@@ -446,17 +446,17 @@ async def test_memory_damage_found_later_forgets_every_cached_recall(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A recall that meets corruption heals the store, and cached recalls of the old file go."""
-    store = MemoryStore(_memory_db(tmp_path))
+    store = MemoryStore(_memory_db(tmp_path), project="p")
     await store.record("big", "task", "Z" * 30_000)  # spills into overflow pages
     await store.record("small", "task", "tiny")
     await store.aclose()
     _break_overflow_page(_memory_db(tmp_path), b"Z")
-    store = MemoryStore(_memory_db(tmp_path))
-    assert [i.output for i in await store.relevant("small", "task")] == ["tiny"]  # now cached
+    store = MemoryStore(_memory_db(tmp_path), project="p")
+    assert [i.output for i in await store.relevant("small", "new")] == ["tiny"]  # now cached
     assert quarantine_warnings(caplog) == []  # the probe passed
-    assert await store.relevant("big", "task") == []  # hits the broken page: a fresh store
+    assert await store.relevant("big", "new") == []  # hits the broken page: a fresh store
     assert len(quarantine_warnings(caplog)) == 1
-    assert await store.relevant("small", "task") == []  # not answered from the old file's cache
+    assert await store.relevant("small", "new") == []  # not answered from the old file's cache
     await store.aclose()
 
 
@@ -753,7 +753,7 @@ async def _build_state(home: Path) -> None:
         await cache.set(f"{n:064d}", entry("x" * (300 * n)))
         cache.record(hit=bool(n % 2), saved_usd=0.001)
     await cache.aclose()
-    store = MemoryStore(_memory_db(home))
+    store = MemoryStore(_memory_db(home), project="p")
     for n in range(12):
         await store.record("agent", f"task {n}", "an answer " * n)
     await store.aclose()

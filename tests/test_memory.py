@@ -21,63 +21,72 @@ def clock() -> itertools.count[float]:
     return itertools.count(1000.0)
 
 
-async def test_records_and_returns_exact_match_first(tmp_path: Path) -> None:
-    """``relevant`` gives the same task first, then the agent's most recent successes."""
+async def test_new_task_gets_the_most_recent_and_a_repeat_gets_its_own_context(
+    tmp_path: Path,
+) -> None:
+    """A first-seen task gets the agent's latest successes; a repeat, what its answer was given."""
     ticks = clock()
-    async with open_memory(tmp_path / "m.sqlite3") as store:
+    async with open_memory(tmp_path / "m.sqlite3", project="p") as store:
         store._clock = lambda: next(ticks)
         await store.record("rev", "task one", "out one", model="m", usage=Usage(10, 5))
         await store.record("rev", "task two", "out two")
-        await store.record("rev", "task three", "out three")
+        first = await store.relevant("rev", "task three", k=3)
+        assert [i.task for i in first] == ["task two", "task one"]
+        await store.record("rev", "task three", "out three", context=first)
         await store.record("other", "task one", "not mine")
-        items = await store.relevant("rev", "task one", k=3)
-        assert [(i.task, i.exact) for i in items] == [
-            ("task one", True),
-            ("task three", False),
-            ("task two", False),
+        assert [i.task for i in await store.relevant("rev", "task three", k=3)] == [
+            "task two",
+            "task one",
         ]
-        assert items[0] == MemoryItem(
-            "rev", hash_task("task one"), "task one", "out one", "m", 10, 5, 1000.0, True
-        )
         assert [i.task for i in await store.relevant("rev", "new task", k=2)] == [
             "task three",
             "task two",
         ]
+        (item,) = [i for i in first if i.task == "task one"]
+        assert item == MemoryItem(
+            "rev", hash_task("task one"), "task one", "out one", "m", 10, 5, 1000.0, False, "p"
+        )
+        assert await store.relevant("rev", "task one") == []  # its answer was given nothing
         assert await store.relevant("nobody", "task one") == []
         assert await store.relevant("rev", "task one", k=0) == []
 
 
 async def test_same_task_again_replaces_its_answer(tmp_path: Path) -> None:
-    """One row per (agent, task): the latest output wins."""
-    async with open_memory(tmp_path / "m.sqlite3") as store:
+    """One row per (project, agent, task): the latest output wins."""
+    async with open_memory(tmp_path / "m.sqlite3", project="p") as store:
         await store.record("rev", "t", "old")
         await store.record("rev", "t", "new")
-        assert [i.output for i in await store.relevant("rev", "t", k=5)] == ["new"]
+        assert [i.output for i in await store.relevant("rev", "another", k=5)] == ["new"]
         assert (await store.stats()).items == 1
 
 
-async def test_lru_hit_after_first_query_and_invalidation_on_write(tmp_path: Path) -> None:
-    """The second identical query is a cache hit; a write for that agent drops it."""
-    async with open_memory(tmp_path / "m.sqlite3") as store:
+async def test_lru_hit_after_first_query_and_invalidation_by_affected_keys(
+    tmp_path: Path,
+) -> None:
+    """A write drops only the recalls it changes, and refreshes the written task's own."""
+    async with open_memory(tmp_path / "m.sqlite3", project="p") as store:
         await store.record("rev", "t1", "o1")
-        await store.relevant("rev", "t1")
-        assert (store.cache.hits, store.cache.misses) == (0, 1)
-        await store.relevant("rev", "t1")
+        assert [i.task for i in await store.relevant("rev", "t2")] == ["t1"]
+        await store.relevant("rev", "t2")
         assert (store.cache.hits, store.cache.misses) == (1, 1)
         await store.relevant("other", "t1")
-        await store.record("rev", "t2", "o2")  # invalidates rev's entries only
-        assert len(store.cache) == 1
-        items = await store.relevant("rev", "t1")
-        assert (store.cache.hits, store.cache.misses) == (1, 3)
-        assert [i.task for i in items] == ["t1", "t2"]
+        await store.relevant("rev", "t1")  # a repeat: given nothing (its answer had no context)
+        assert len(store.cache) == 3
+        await store.record("rev", "t3", "o3")  # changes first-seen recalls only: t2's
+        assert len(store.cache) == 2
+        assert [i.task for i in await store.relevant("rev", "t1")] == []
+        assert (store.cache.hits, store.cache.misses) == (2, 3)
+        await store.record("rev", "t1", "o1 again")  # t1's own recall: replaced, still cached
+        assert await store.relevant("rev", "t1") == []
+        assert (store.cache.hits, store.cache.misses) == (3, 3)
         stats = await store.stats()
-        assert (stats.cache_hits, stats.cache_misses) == (1, 3)
+        assert (stats.cache_hits, stats.cache_misses) == (3, 3)
 
 
 async def test_stats_clear_and_wal(tmp_path: Path) -> None:
     """Stats count items and agents; clear empties the store; the file is in WAL mode."""
     path = tmp_path / "deep" / "m.sqlite3"
-    async with open_memory(path) as store:
+    async with open_memory(path, project="p") as store:
         await store.record("a", "t", "o")
         await store.record("b", "t", "o")
         stats = await store.stats()
@@ -85,7 +94,7 @@ async def test_stats_clear_and_wal(tmp_path: Path) -> None:
         assert stats.size_bytes > 0
         assert stats.to_dict()["newest"] is not None
         assert await store.clear() == 2
-        assert await store.relevant("a", "t") == []
+        assert await store.relevant("a", "other") == []
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
@@ -93,7 +102,7 @@ async def test_stats_clear_and_wal(tmp_path: Path) -> None:
 
 async def test_concurrent_queries_share_one_connection_safely(tmp_path: Path) -> None:
     """Many tasks querying and writing at once: the limiter serialises SQLite work."""
-    async with open_memory(tmp_path / "m.sqlite3", cache_size=4) as store:
+    async with open_memory(tmp_path / "m.sqlite3", project="p", cache_size=4) as store:
 
         async def worker(n: int) -> None:
             await store.record(f"agent{n % 3}", f"task{n}", f"out{n}")
@@ -139,7 +148,7 @@ async def test_a_cancelled_block_still_closes_the_database(tmp_path: Path) -> No
     """Cancelled inside ``open_memory``, the shielded close still runs: the WAL is folded in."""
     path = tmp_path / "m.sqlite3"
     with anyio.CancelScope() as scope:
-        async with open_memory(path) as store:
+        async with open_memory(path, project="p") as store:
             await store.record("a", "t", "o")
             assert Path(f"{path}-wal").exists()
             scope.cancel()
@@ -147,5 +156,5 @@ async def test_a_cancelled_block_still_closes_the_database(tmp_path: Path) -> No
     assert scope.cancelled_caught
     assert not Path(f"{path}-wal").exists()  # SQLite checkpoints and removes it on close
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT output FROM memories").fetchall() == [("o",)]
+        assert db.execute("SELECT output FROM memory_items").fetchall() == [("o",)]
     db.close()

@@ -89,6 +89,7 @@ def test_one_line_per_finished_call_with_every_field(tmp_path: Path) -> None:
         "cost_usd": 0.000385,
         "saved_usd": None,
         "task_hash": hash_task(TASK),
+        "project": None,
     }
     assert (second["success"], second["error_type"], second["attempts"]) == (
         False,
@@ -237,9 +238,9 @@ _NO_TRIO = textwrap.dedent(
     from test_metrics import finished
 
     async def main(folder):
-        async with open_memory(folder / "m.sqlite3") as store:
+        async with open_memory(folder / "m.sqlite3", project="p") as store:
             await store.record("a", "t", "o")
-            assert [i.output for i in await store.relevant("a", "t")] == ["o"]
+            assert [i.output for i in await store.relevant("a", "t2")] == ["o"]
         async with MetricsRecorder(folder) as rec:
             rec(finished("r"))
             await rec.aflush()

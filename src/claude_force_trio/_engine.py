@@ -30,7 +30,7 @@ from ._options import RunOptions, timeout_or
 from ._prompts import DependencyOutput
 from ._public import publish
 from ._reply_stream import RestartCallback, TextCallback
-from ._resources import EngineParts, JournalChoice, open_parts
+from ._resources import EngineParts, JournalChoice, MetricsChoice, open_parts
 from ._results import StepResult, WorkflowResult
 from ._resume import RunPlan, load_resumable
 from ._run import StopSignal
@@ -182,9 +182,8 @@ class Engine:
     ) -> list[StepResult]:
         """Run ``(agent, task)`` pairs concurrently; results come back in input order.
 
-        With a journal the run is journalled as kind ``many``, each job under
-        the id ``jobs[INDEX]`` (jobs may share an agent). ``budget_usd`` caps
-        all the jobs together (default ``budget.per_run_usd``).
+        Journalled (with a journal) as kind ``many``; ``budget_usd`` caps all the
+        jobs together (default ``budget.per_run_usd``).
 
         Raises:
             ConfigError: an unknown agent or a task that is not UTF-8 text, naming
@@ -244,10 +243,9 @@ class Engine:
                 journalled decision: ``await on_approval(ApprovalRequest)`` answers
                 ``True``/``False`` or a decision; without it the step waits and the
                 run ends ``waiting_approval`` (see docs/runs.md).
-            budget_usd: the most the run may spend (default: the config's
-                ``per_workflow_usd`` for it, else ``per_run_usd``); a call whose
-                worst case does not fit is not sent, and its step fails
-                ``budget_exceeded`` (docs/budgets.md).
+            budget_usd: the most the run may spend (default ``per_workflow_usd`` for
+                it, else ``per_run_usd``); a call whose worst case does not fit is
+                not sent: its step fails ``budget_exceeded`` (docs/budgets.md).
 
         Raises:
             ConfigError: unknown workflow, an invalid graph, a task that is not
@@ -346,6 +344,7 @@ async def open_engine(
     tools: Iterable[object] = (),
     workspace: str | os.PathLike[str] | None = None,
     journal: JournalChoice = None,
+    metrics: MetricsChoice = True,
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP pool, the call stack, cache, memory and tools; closed on exit.
 
@@ -359,20 +358,20 @@ async def open_engine(
         max_concurrency: the most requests in flight, and the pool's size (default
             ``performance.max_concurrent_agents``); the adaptive limit's ceiling.
         prompt_cache: mark agent definitions with ``cache_control``.
-        transport: an httpx transport (``httpx.MockTransport`` in tests); requests
-            then never leave the process, and ``backend`` defaults to a placeholder.
+        transport: an httpx transport (``httpx.MockTransport`` in tests): requests
+            never leave the process.
         simulator: a ``SimulatorConfig`` for the embedded simulator.
         rng: the retry jitter's source; seed one for reproducible delays in tests.
-        cache: ``False`` is ``--no-cache``: the response cache is neither read nor
-            written. Otherwise the config decides (``cache.enabled``,
-            ``features.cache_enabled``, per-agent ``cache``, ``exclude_agents``).
-        memory: agent memory on or off (default: the config's ``memory.enabled``);
-            stored in ``$CFT_HOME/memory``.
+        cache: ``False`` is ``--no-cache`` (neither read nor written); else the
+            config decides (``cache.enabled``, per-agent ``cache``, ``exclude_agents``…).
+        memory: agent memory on or off (default ``memory.enabled``), in ``$CFT_HOME/memory``.
         tools: library tools agents may name: functions (sync or async) or ``Tool`` objects.
         workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may
             read; without one they are not offered (see ``engine.toolset.warnings``).
         journal: the run journal: ``None``/``False`` for none (the default),
             ``True`` for ``$CFT_HOME/runs/journal.db``, or a path to another file.
+        metrics: record each call (with ``config.project_key``) in ``$CFT_HOME/metrics``
+            (``True``), nowhere (``False``) or a folder; a hook flushed on close.
 
     Raises:
         ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
@@ -392,6 +391,7 @@ async def open_engine(
         tools=tools,
         workspace=workspace,
         journal=journal,
+        metrics=metrics,
     )
     async with parts as opened:
         yield Engine(config, opened, prompt_cache=prompt_cache)

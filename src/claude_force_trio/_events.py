@@ -159,6 +159,9 @@ class CallFinished:
         error_type: the exception's class name when it failed, else ``None``.
         request_id: the API's request id of the answer or the error, when known.
         at: when it ended.
+        response_id: the answer's message id (``msg_…``), when it was answered.
+        response_model: the model that answered, when it was answered.
+        stop_reason: the answer's ``stop_reason``, when it was answered.
     """
 
     run_id: str | None
@@ -172,6 +175,9 @@ class CallFinished:
     error_type: str | None
     request_id: str | None
     at: float
+    response_id: str | None = None
+    response_model: str | None = None
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ class RecordingLayer:
             request_id = exc.request_id if isinstance(exc, APIStatusError | StreamError) else None
             self._report(call, watch, start, _NO_USAGE, type(exc).__name__, request_id)
             raise
-        self._report(call, watch, start, message.usage, None, message.request_id)
+        self._report(call, watch, start, message.usage, None, message.request_id, message)
         return message
 
     def _report(
@@ -86,6 +86,7 @@ class RecordingLayer:
         usage: Usage,
         error_type: str | None,
         request_id: str | None,
+        message: MessageResult | None = None,
     ) -> None:
         end = anyio.current_time()
         self._emit(
@@ -101,5 +102,8 @@ class RecordingLayer:
                 error_type,
                 request_id,
                 end,
+                message.id if message is not None else None,
+                message.model if message is not None else None,
+                message.stop_reason if message is not None else None,
             )
         )

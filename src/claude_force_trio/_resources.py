@@ -8,9 +8,13 @@ as the engine and is shared by every step:
   (one ``CallFinished`` per call) → response cache (single-flight, store) →
   resilience (retries, breaker per (base URL, model), the adaptive limit on
   requests in flight) → the HTTP client;
-* agent memory, the hooks every event goes to, the toolset (every agent's
-  tools; the MCP servers they use run until the engine closes), and the run
-  journal.
+* the metrics recorder (on unless ``metrics=False``): a hook writing one line
+  per finished call, stamped with the config's project key, closed last so it
+  lands every call the engine finished; and OpenTelemetry's trace hook when
+  the application has configured providers (docs/observability.md);
+* agent memory (scoped to the same project), the hooks every event goes to,
+  the toolset (every agent's tools; the MCP servers they use run until the
+  engine closes), and the run journal.
 
 The limit on requests in flight never exceeds ``max_concurrency`` and the
 HTTP pool has exactly that many connections; a step holds a slot only while
@@ -31,6 +35,7 @@ from ._backend import Backend, BackendChoice, choose_backend
 from ._config import Config
 from ._errors import ConfigError
 from ._events import Emitter, Hook
+from ._metrics._otel_setup import telemetry_hooks
 from ._stack import TRANSPORT_URL, CallStack, open_call_stack
 from ._tools._registry import Toolset, open_toolset
 
@@ -41,10 +46,12 @@ if TYPE_CHECKING:
     from ._memory import MemoryStore
     from .simulator import SimulatorConfig
 
-__all__ = ["EngineParts", "JournalChoice", "open_parts"]
+__all__ = ["EngineParts", "JournalChoice", "MetricsChoice", "open_parts"]
 
 #: ``open_engine(journal=...)``: ``None``/``False`` none, ``True`` the default file, or a path.
 JournalChoice = bool | str | os.PathLike[str] | None
+#: ``open_engine(metrics=...)``: ``True`` ``$CFT_HOME/metrics``, ``False`` none, or a folder.
+MetricsChoice = bool | str | os.PathLike[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ async def open_parts(
     tools: Iterable[object],
     workspace: str | os.PathLike[str] | None,
     journal: JournalChoice,
+    metrics: MetricsChoice = True,
 ) -> AsyncIterator[EngineParts]:
     """Open an engine's parts (arguments as for ``open_engine``); all closed on exit.
 
@@ -97,6 +105,17 @@ async def open_parts(
     if limit < 1:
         raise ConfigError("--max-concurrency", f"must be at least 1, got {limit}")
     async with AsyncExitStack() as resources:
+        if metrics is not False:
+            from ._metrics._recorder import MetricsRecorder
+            from ._paths import state_home
+
+            folder = state_home() / "metrics" if metrics is True else Path(metrics)
+            # Entered first, so closed last: after every call has finished.
+            recorder = MetricsRecorder(folder, project=config.project_key)
+            hooks.append(await resources.enter_async_context(recorder))
+        # Traces and GenAI metrics, when the application has set up OpenTelemetry
+        # (nothing is imported, and nothing costs, when it has not).
+        hooks.extend(telemetry_hooks())
         toolset = await resources.enter_async_context(
             open_toolset(config, library=tools, workspace=workspace)
         )
@@ -118,7 +137,7 @@ async def open_parts(
             from ._paths import state_home
 
             store = await resources.enter_async_context(
-                open_memory(state_home() / "memory" / MEMORY_FILE)
+                open_memory(state_home() / "memory" / MEMORY_FILE, project=config.project_key)
             )
         runs = None
         if journal is not None and journal is not False:

@@ -59,6 +59,7 @@ from ._turns import Conversation, Outcome
 
 if TYPE_CHECKING:
     from ._api._retry import RetryDetails
+    from ._memory import MemoryItem
     from ._outcome import Failure
     from ._types import MessageResult
 
@@ -127,7 +128,7 @@ class Step(CallObserver, RoundReport):
         """Run the step to an outcome and return it; only cancellation escapes."""
         spec, services = self._spec, self._services
         try:
-            body, memory_key = await self._prepare()
+            body, memory = await self._prepare()
         except CFTError as exc:  # a step with nothing to ask fails before it is queued
             return self._finish_failed(exc)
         self._model = str(body["model"])
@@ -156,9 +157,11 @@ class Step(CallObserver, RoundReport):
             return self._finish_outcome(outcome.failure)
         end = anyio.current_time()
         result = self._succeeded(outcome, end)
-        if services.memory is not None and memory_key is not None and not result.cached:
+        if services.memory is not None and memory is not None and not result.cached:
+            key, recalled = memory  # a repeat of this task is given these memories again
+            model, usage = result.model, result.usage
             await services.memory.record(
-                spec.agent.name, memory_key, outcome.text, model=result.model, usage=result.usage
+                spec.agent.name, key, outcome.text, model=model, usage=usage, context=recalled
             )
             end = anyio.current_time()
         self._emit(StepSucceeded(self._run_id, spec.step_id, result, end))
@@ -168,8 +171,9 @@ class Step(CallObserver, RoundReport):
         """The result to record when the step is cancelled before it finishes."""
         return self._ended("cancelled", "cancelled before it finished", "Cancelled")
 
-    async def _prepare(self) -> tuple[dict[str, object], str | None]:
-        """The request body, and the text agent memory keys on (``None`` when memory is off).
+    async def _prepare(self) -> tuple[dict[str, object], tuple[str, list[MemoryItem]] | None]:
+        """The request body, and the text agent memory keys on with the memories recalled
+        for it (``None`` when memory is off).
 
         Memory goes in the user message, never in the cached system prefix, and
         is looked up by the message *without* memory so the key is stable.
@@ -178,7 +182,7 @@ class Step(CallObserver, RoundReport):
         if spec.tools.unavailable:  # e.g. an MCP server it uses did not start
             raise ToolError("; ".join(spec.tools.unavailable))
         base = user_message(spec.task, workflow_task=spec.workflow_task, dependencies=spec.inputs)
-        text, memory_key = base, None
+        text, memory = base, None
         if services.memory is not None:
             from ._memory import format_context
 
@@ -186,7 +190,7 @@ class Step(CallObserver, RoundReport):
             items = await services.memory.relevant(
                 spec.agent.name, base, settings.max_context_items
             )
-            memory_key = base
+            memory = (base, items)
             if context := format_context(items, settings.max_context_chars):
                 text = user_message(
                     spec.task,
@@ -206,7 +210,7 @@ class Step(CallObserver, RoundReport):
             tools=spec.tools,
             output_schema=spec.output_schema,
         )
-        return body, memory_key
+        return body, memory
 
     async def _ask(self, body: dict[str, Any]) -> MessageResult:
         """One call of the loop, through the whole call stack."""

@@ -42,6 +42,9 @@ class Database:
         label: what the file holds, for messages and the logger's name.
         synchronous: SQLite's ``synchronous`` setting; ``FULL`` makes each commit
             survive power loss, not only a killed process (the run journal).
+        migrate: brings an older file's tables up to ``schema`` (run on every
+            open, after the schema script and before the probe; it must be
+            cheap when there is nothing to do, and safe when two processes race).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class Database:
         probe: tuple[str, ...],
         label: str = "memory",
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        migrate: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.label = label
@@ -61,6 +65,7 @@ class Database:
         self.generation = 0
         self._schema = schema
         self._probe = probe
+        self._migrate = migrate
         self._limiter = anyio.CapacityLimiter(1)
         self._db: sqlite3.Connection | None = None
         self._opened = False  # _db has passed the first queries
@@ -116,6 +121,8 @@ class Database:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.executescript(self._schema)
+        if self._migrate is not None:
+            self._migrate(db)
         for query in self._probe:
             db.execute(query).fetchall()
         self._identity = identity(self.path)

@@ -11,7 +11,11 @@ __all__ = ["MemoryItem", "MemoryStats", "format_context"]
 
 @dataclass(frozen=True, slots=True)
 class MemoryItem:
-    """One remembered success. ``exact`` is true when it answered the very same task."""
+    """One remembered success, of one project (``None``: a row from before projects).
+
+    ``exact`` is true when it answered the very same task; the store never
+    offers a task its own answer (see :mod:`._store`), so its items say ``False``.
+    """
 
     agent: str
     task_hash: str
@@ -22,6 +26,7 @@ class MemoryItem:
     output_tokens: int
     created_at: float
     exact: bool = False
+    project: str | None = None
 
 
 def _iso(t: float | None) -> str | None:
@@ -30,7 +35,12 @@ def _iso(t: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class MemoryStats:
-    """A snapshot of the store: rows, agents, file size, cache counters."""
+    """A snapshot of the store: rows, agents, file size, cache counters.
+
+    ``project`` is the project counted (``None``: every project); ``projects`` how
+    many projects own rows, and ``unscoped`` the rows that belong to none (written
+    before memory was kept per project; never offered to any prompt).
+    """
 
     path: str
     items: int
@@ -40,11 +50,17 @@ class MemoryStats:
     newest: float | None
     cache_hits: int
     cache_misses: int
+    project: str | None = None
+    projects: int = 0
+    unscoped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``cft memory stats --json`` document."""
         return {
             "path": self.path,
+            "project": self.project,
+            "projects": self.projects,
+            "unscoped": self.unscoped,
             "items": self.items,
             "agents": self.agents,
             "size_bytes": self.size_bytes,

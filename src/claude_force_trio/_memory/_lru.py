@@ -1,13 +1,15 @@
 """A small least-recently-used map with hit and miss counters: the memory's query cache.
 
-Why an LRU in front of the store: the same (agent, task) is asked for on every
-run of a workflow, and a hit answers without a thread hop or a query.
+Why an LRU in front of the store: the same (project, agent, task) is asked for
+on every run of a workflow, and a hit answers without a thread hop or a query.
+Invalidation is by predicate over key *and* value, so a write can drop exactly
+the entries it changes (the store knows which from what each entry recalled).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["LRUCache"]
@@ -48,10 +50,16 @@ class LRUCache(Generic[K, V]):
         if len(self._data) > self.maxsize:
             self._data.popitem(last=False)
 
-    def discard(self, predicate: Callable[[K], bool]) -> None:
-        """Drop every entry whose key matches ``predicate`` (invalidation)."""
-        for key in [k for k in self._data if predicate(k)]:
+    def discard(self, predicate: Callable[[K, V], bool]) -> int:
+        """Drop every entry for which ``predicate(key, value)`` is true; how many went."""
+        doomed = [k for k, v in self._data.items() if predicate(k, v)]
+        for key in doomed:
             del self._data[key]
+        return len(doomed)
+
+    def __iter__(self) -> Iterator[K]:
+        """The keys held, least recently used first (a snapshot; counts no hit or miss)."""
+        return iter(list(self._data))
 
     def clear(self) -> None:
         """Drop every entry (the counters stay)."""

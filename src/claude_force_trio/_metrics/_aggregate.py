@@ -12,6 +12,11 @@ writer glued onto a torn one (``{"ts":…torn{"ts":…}``) still yields its whol
 record: the torn part counts as malformed. Blank lines are skipped. Only
 regular files are read (a planted FIFO would block the reader). Anomaly
 detection, which reads the same records twice, is in :mod:`._anomalies`.
+
+Every reader takes ``project``: only that project's records (``Config.project_key``)
+are read, or every project's when it is ``None``. A line without a project (written
+before lines carried one) belongs to no project: it is read only in the second case,
+and grouped under :data:`NO_PROJECT`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ._files import metrics_files
 from ._quantiles import Quantiles
 
 __all__ = [
+    "NO_PROJECT",
     "GroupStats",
     "ReadStats",
     "Summary",
@@ -48,6 +54,8 @@ class ReadStats:
     malformed: int = 0
 
 
+#: How records of no project are labelled in the per-project table.
+NO_PROJECT = "(no project)"
 _NUMBER = (int, float)
 #: How every line the recorder writes starts (``FIELDS`` order, compact JSON).
 _RECORD_START = b'{"ts":'
@@ -105,18 +113,25 @@ def _normalize(obj: Any) -> dict[str, Any] | None:
         "cost_usd": _number(get("cost_usd")),
         "saved_usd": _number(get("saved_usd")),
         "task_hash": _text(get("task_hash")),
+        "project": _text(get("project")),
     }
 
 
 def read_records(
-    directory: Path, *, since: datetime | None = None, stats: ReadStats | None = None
+    directory: Path,
+    *,
+    since: datetime | None = None,
+    stats: ReadStats | None = None,
+    project: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield every usable record in ``directory``, oldest file first.
 
     Args:
         directory: the metrics folder (``$CFT_HOME/metrics``).
         since: skip records older than this (and whole files last written before it).
-        stats: filled in as the files are read.
+        stats: filled in as the files are read (``records`` counts those yielded).
+        project: only this project's records; every project's (and those of
+            none) when ``None``.
     """
     stats = stats if stats is not None else ReadStats()
     for path in metrics_files(directory):
@@ -137,7 +152,9 @@ def read_records(
                     glued = line.rfind(_RECORD_START, 1)
                     record = _parse(line[glued:]) if glued > 0 else None
                     stats.malformed += 1  # the torn line, whether or not a record follows it
-                if record is not None and (since is None or record["ts"] >= since):
+                if record is None or (since is not None and record["ts"] < since):
+                    continue
+                if project is None or record["project"] == project:
                     stats.records += 1
                     yield record
 
@@ -261,6 +278,8 @@ class Summary:
     by_model: dict[str, GroupStats]
     by_workflow: dict[str, GroupStats]
     read: ReadStats
+    by_project: dict[str, GroupStats] = field(default_factory=dict)
+    project: str | None = None
     since: datetime | None = None
     first: datetime | None = None
     last: datetime | None = None
@@ -275,6 +294,7 @@ class Summary:
             return moment.isoformat(timespec="seconds") if moment else None
 
         return {
+            "project": self.project,
             "since": iso(self.since),
             "first": iso(self.first),
             "last": iso(self.last),
@@ -285,6 +305,7 @@ class Summary:
             "agents": groups(self.by_agent),
             "models": groups(self.by_model),
             "workflows": groups(self.by_workflow),
+            "projects": groups(self.by_project),
         }
 
 
@@ -296,7 +317,11 @@ def window_start(hours: float | None, now: datetime | None = None) -> datetime |
 
 
 def aggregate(
-    directory: Path, *, hours: float | None = None, now: datetime | None = None
+    directory: Path,
+    *,
+    hours: float | None = None,
+    now: datetime | None = None,
+    project: str | None = None,
 ) -> Summary:
     """Summarise the metrics in ``directory`` in one streaming pass.
 
@@ -304,16 +329,19 @@ def aggregate(
         directory: the metrics folder.
         hours: only the last ``hours`` hours; all history when ``None``.
         now: the end of the window (tests pin it); the current time by default.
+        project: only this project's calls; every project's when ``None``
+            (``by_project`` then says how they split).
     """
     since = window_start(hours, now)
-    summary = Summary(GroupStats(), {}, {}, {}, ReadStats(), since=since)
-    # One update per line, into its (agent, model, workflow) combination; the
-    # tables are merged from those at the end. Four updates per line (overall,
-    # agent, model, workflow) would cost twice the time over millions of lines.
-    combos: dict[tuple[str, str | None, str | None], GroupStats] = {}
+    summary = Summary(GroupStats(), {}, {}, {}, ReadStats(), project=project, since=since)
+    # One update per line, into its (agent, model, workflow, project) combination;
+    # the tables are merged from those at the end. Five updates per line would
+    # cost twice the time over millions of lines.
+    combos: dict[tuple[str, str | None, str | None, str | None], GroupStats] = {}
     first = last = None
-    for record in read_records(directory, since=since, stats=summary.read):
-        key = (record["agent"], record["model"], record["workflow"])
+    records = read_records(directory, since=since, stats=summary.read, project=project)
+    for record in records:
+        key = (record["agent"], record["model"], record["workflow"], record["project"])
         group = combos.get(key)
         if group is None:
             group = combos[key] = GroupStats()
@@ -324,9 +352,13 @@ def aggregate(
         if last is None or moment > last:
             last = moment
     summary.first, summary.last = first, last
-    for (agent, model, workflow), group in combos.items():
+    for (agent, model, workflow, owner), group in combos.items():
         summary.overall.merge(group)
-        named = ((summary.by_agent, agent), (summary.by_model, model or "(unknown)"))
+        named = (
+            (summary.by_agent, agent),
+            (summary.by_model, model or "(unknown)"),
+            (summary.by_project, owner or NO_PROJECT),
+        )
         for table, name in (*named, (summary.by_workflow, workflow)):
             if name is not None:  # run_agent calls belong to no workflow
                 table.setdefault(name, GroupStats()).merge(group)

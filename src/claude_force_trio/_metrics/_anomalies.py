@@ -62,6 +62,7 @@ def find_anomalies(
     threshold: float = 3.5,
     min_calls: int = 10,
     limit: int = 50,
+    project: str | None = None,
 ) -> list[Anomaly]:
     """Calls whose latency or cost has a robust z-score above ``threshold`` for their agent.
 
@@ -79,10 +80,11 @@ def find_anomalies(
         threshold: the robust z-score above which a call is listed.
         min_calls: agents with fewer uncached calls have no usual range yet.
         limit: keep the ``limit`` highest scores (bounded memory), highest first.
+        project: only this project's calls (every project's when ``None``).
     """
     since = window_start(hours, now)
     learned: dict[tuple[str, str], Quantiles] = {}
-    for record in read_records(directory, since=since):
+    for record in read_records(directory, since=since, project=project):
         if record["cached"]:
             continue
         for metric in _METRICS:
@@ -98,7 +100,7 @@ def find_anomalies(
         if scale > 0:
             ranges[key] = (median, scale)
     heap: list[tuple[float, int, Anomaly]] = []
-    for n, record in enumerate(read_records(directory, since=since)):
+    for n, record in enumerate(read_records(directory, since=since, project=project)):
         if record["cached"]:
             continue
         for metric in _METRICS:

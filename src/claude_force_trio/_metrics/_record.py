@@ -7,14 +7,27 @@ the result does not state it, is the last uncached cost of the same agent,
 model and task. Each of those tables keeps at most :data:`_MAX_REMEMBERED`
 entries, so a long-lived engine stays small.
 
+Every line carries the ``project`` its engine belongs to (``Config.project_key``),
+so one project's calls never show in another's ``cft metrics``; lines written
+before projects existed have none and count as no project's.
+
 What is never written: the task text (only ``task_hash``, a SHA-256) and the key.
+
+Why a line is encoded by a template rather than ``json.dumps``: the recorder is
+on for every engine, so its cost is every call's; filling one ``%`` template
+with C-escaped strings costs about half of encoding the dict (see BENCHMARKS.md,
+"Metrics recorder"). The output is the same compact JSON (non-finite numbers,
+which JSON cannot hold, are written as ``null``); anything the template cannot
+take falls back to ``json.dumps``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import OrderedDict
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from .._events import (
@@ -52,11 +65,63 @@ FIELDS = (
     "cost_usd",
     "saved_usd",
     "task_hash",
+    "project",
 )
 
 Finished = StepSucceeded | StepFailed | StepTimedOut | StepCancelled
 _FINISHED = (StepSucceeded, StepFailed, StepTimedOut, StepCancelled)
 _MAX_REMEMBERED = 4096  # entries per table: a bound on what a long-lived engine keeps
+
+
+#: One line, fields in :data:`FIELDS` order, each filled in by :func:`_encode`.
+_COUNTS = {
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+}
+_TEMPLATE = "{" + ",".join(f'"{n}":{"%d" if n in _COUNTS else "%s"}' for n in FIELDS) + "}\n"
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _real(value: float | None) -> str:
+    return "null" if value is None or not math.isfinite(value) else repr(value)
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """``record`` as one compact JSON line (newline included), in :data:`FIELDS` order."""
+    r, q = record, _text
+    try:
+        # One flat tuple, in FIELDS order: the cheapest way to fill the template.
+        return _TEMPLATE % (
+            q(r["ts"]),
+            q(r["run_id"]),
+            q(r["workflow"]),
+            q(r["step_id"]),
+            q(r["agent"]),
+            q(r["model"]),
+            "true" if r["success"] is True else "false",
+            q(r["status"]),
+            q(r["error_type"]),
+            "true" if r["cached"] is True else "false",
+            r["attempts"],
+            _real(r["latency_ms"]),
+            _real(r["ttft_ms"]),
+            r["input_tokens"],
+            r["output_tokens"],
+            r["cache_read_input_tokens"],
+            r["cache_creation_input_tokens"],
+            _real(r["cost_usd"]),
+            _real(r["saved_usd"]),
+            q(r["task_hash"]),
+            q(r["project"]),
+        )
+    except TypeError:  # a field of another type than the engine's results carry
+        return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -67,11 +132,16 @@ def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
 
 
 class RecordBuilder:
-    """Turns the engine's events into metrics records (one per finished call, none for skips)."""
+    """Turns the engine's events into metrics records (one per finished call, none for skips).
 
-    __slots__ = ("_last_cost", "_task_hashes", "_workflows")
+    Args:
+        project: the project key stamped on every record (``None``: no project).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_last_cost", "_task_hashes", "_workflows", "project")
+
+    def __init__(self, project: str | None = None) -> None:
+        self.project = project
         self._workflows: OrderedDict[str, str] = OrderedDict()
         self._task_hashes: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         # Last cost of an uncached success per (agent, model, task): what a later
@@ -85,7 +155,7 @@ class RecordBuilder:
         the step's end, and a finished workflow's name is forgotten.
         """
         if isinstance(event, _FINISHED):
-            return json.dumps(self.record(event), separators=(",", ":")) + "\n"
+            return _encode(self.record(event))
         if isinstance(event, WorkflowStarted):
             _remember(self._workflows, event.run_id, event.workflow)
         elif isinstance(event, StepQueued):
@@ -127,4 +197,5 @@ class RecordBuilder:
             "cost_usd": result.cost_usd,
             "saved_usd": saved,
             "task_hash": task_hash,
+            "project": self.project,
         }

@@ -57,6 +57,8 @@ class MetricsRecorder:
 
     Args:
         directory: where the files live (``$CFT_HOME/metrics``); created on first flush.
+        project: the project key every line carries (``Config.project_key``);
+            ``None`` writes lines of no project (shown only with ``--all-projects``).
         flush_every: buffered lines that trigger a flush.
         max_bytes: rotate once the current file is larger than this.
         keep: rotated files to keep (``executions.1.jsonl`` … ``executions.{keep}.jsonl``).
@@ -66,6 +68,7 @@ class MetricsRecorder:
         self,
         directory: Path,
         *,
+        project: str | None = None,
         flush_every: int = 100,
         max_bytes: int = 50 * 1024 * 1024,
         keep: int = 3,
@@ -74,7 +77,7 @@ class MetricsRecorder:
             raise ValueError("flush_every, max_bytes and keep must be at least 1")
         self.flush_every = flush_every
         self._file = MetricsFile(directory, max_bytes=max_bytes, keep=keep)
-        self._records = RecordBuilder()
+        self._records = RecordBuilder(project)
         self._buffer: list[str] = []
         self._lock = threading.Lock()  # guards _buffer: a worker thread may be writing it out
         self._writing = threading.Lock()  # one write at a time, so lines land in order
@@ -89,6 +92,11 @@ class MetricsRecorder:
     def directory(self) -> Path:
         """The metrics folder."""
         return self._file.directory
+
+    @property
+    def project(self) -> str | None:
+        """The project key every line carries."""
+        return self._records.project
 
     @property
     def path(self) -> Path:

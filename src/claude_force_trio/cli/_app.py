@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from .._backend import Backend
     from .._config import Config
     from .._engine import Engine
-    from .._metrics._recorder import MetricsRecorder
 
 __all__ = [
     "EXIT_CONFIG",
@@ -46,7 +45,6 @@ __all__ = [
     "command_group",
     "fail",
     "handles_errors",
-    "open_metrics",
     "run_trio",
     "state_dir",
     "unknown_name",
@@ -62,6 +60,29 @@ EXIT_INTERRUPTED = 130
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _flags_show_no_type() -> None:
+    """Help lists ``--keep-going`` alone, not ``--keep-going <bool>``.
+
+    Typer labels every option with its type; a flag takes no value, so the
+    label only misleads. Typer has no setting for it: the help of flags is
+    mended here, once, for the whole CLI.
+    """
+    from typer.core import TyperOption
+
+    typed: Any = getattr(TyperOption, "display_type_rich", None)
+    if typed is None or getattr(typed, "cft_flags_untyped", False):
+        return  # a Typer that does not label types, or already mended
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else typed(self, ctx)
+
+    display_type_rich.cft_flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 app = typer.Typer(
     name="cft",
@@ -136,19 +157,6 @@ def state_dir() -> Path:
 
 
 @contextlib.asynccontextmanager
-async def open_metrics() -> AsyncIterator[MetricsRecorder]:
-    """The metrics hook for a command's run: lines land in ``$CFT_HOME/metrics``.
-
-    Closed (flushed, shielded, retried) on the way out, also when the run failed
-    or was interrupted, so ``cft metrics`` sees every call that finished.
-    """
-    from .._metrics import MetricsRecorder
-
-    async with MetricsRecorder(state_dir() / "metrics") as recorder:
-        yield recorder
-
-
-@contextlib.asynccontextmanager
 async def open_cli_engine(
     config: Config,
     backend: Backend,
@@ -159,25 +167,25 @@ async def open_cli_engine(
     journal: bool = False,
 ) -> AsyncIterator[Engine]:
     """The engine every running command uses: ``--no-cache`` and ``--workspace`` honoured,
-    every finished call recorded for ``cft metrics`` (the embedded simulator reads
+    every finished call recorded for ``cft metrics`` by the engine's own recorder
+    (scoped to the config's project; the embedded simulator reads
     ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr.
 
     ``journal`` records each run in ``$CFT_HOME/runs`` so ``cft runs`` can list it and
     ``cft workflow resume`` continue it; ``cft run`` (one call) has nothing to resume."""
     from .._engine import open_engine
+    from .._metrics._otel_setup import configure_from_env
 
-    async with (
-        open_metrics() as recorder,
-        open_engine(
-            config,
-            backend=backend,
-            max_concurrency=max_concurrency,
-            cache=not no_cache,
-            hooks=[recorder],
-            workspace=workspace,
-            journal=journal,
-        ) as engine,
-    ):
+    configure_from_env()  # OTEL_* variables: the CLI is the application, so it sets them up
+
+    async with open_engine(
+        config,
+        backend=backend,
+        max_concurrency=max_concurrency,
+        cache=not no_cache,
+        workspace=workspace,
+        journal=journal,
+    ) as engine:
         for line in engine.toolset.warnings:
             _console.notice(line)
         yield engine

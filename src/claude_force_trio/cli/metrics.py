@@ -3,6 +3,11 @@
 Every command streams ``$CFT_HOME/metrics/executions*.jsonl`` (see
 :mod:`.._aggregate`), so it works on millions of lines. An empty history is not
 an error: a friendly line (or an empty ``--json`` document) and exit 0.
+
+Every command shows the current project's calls (the config found as usual,
+:mod:`._project`) unless ``--all-projects`` widens it to every project, lines
+written before lines carried a project included; ``summary`` then adds a table
+by project.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import typer
 from .._errors import ConfigError
 from . import _console
 from ._app import JsonOption, command_group, handles_errors, state_dir
+from ._project import AllProjectsOption, current_project
 
 if TYPE_CHECKING:
     from .._metrics import Summary
@@ -49,19 +55,26 @@ def _hours(hours: float | None) -> float | None:
     return hours
 
 
+def _scope(ctx: typer.Context, hours: float | None, all_projects: bool) -> str | None:
+    """The project to show (``None``: all), once ``--hours`` is known to be sane."""
+    _hours(hours)
+    return current_project(ctx, all_projects)
+
+
 def _directory() -> Path:
     return state_dir() / "metrics"
 
 
-def _summary(hours: float | None) -> Summary:
+def _summary(hours: float | None, project: str | None) -> Summary:
     from .._metrics import aggregate
 
-    return aggregate(_directory(), hours=_hours(hours))
+    return aggregate(_directory(), hours=_hours(hours), project=project)
 
 
-def _empty(hours: float | None) -> None:
+def _empty(hours: float | None, project: str | None) -> None:
     window = f" in the last {hours:g} hours" if hours is not None else ""
-    _console.write(f"No calls recorded{window} yet ({_directory()}).\n")
+    scope = f" for project {project}" if project is not None else ""
+    _console.write(f"No calls recorded{scope}{window} yet ({_directory()}).\n")
 
 
 def _money(value: float) -> str:
@@ -128,15 +141,21 @@ _GROUP_COLUMNS = [
 
 @app.command("summary")
 @handles_errors
-def summary(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+def summary(
+    ctx: typer.Context,
+    hours: HoursOption = None,
+    all_projects: AllProjectsOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Overall counts, success and cache-hit rates, latency percentiles, tokens, cost."""
-    doc = _summary(hours).to_dict()
+    project = _scope(ctx, hours, all_projects)
+    doc = _summary(hours, project).to_dict()
     if as_json:
         _console.print_json(doc)
         return
     overall = doc["overall"]
     if not overall["calls"]:
-        _empty(hours)
+        _empty(hours, project)
         return
     _table("all calls", _GROUP_COLUMNS, _group_rows({"all": overall}))
     tokens = overall["tokens"]
@@ -151,29 +170,44 @@ def summary(hours: HoursOption = None, as_json: JsonOption = False) -> None:
         _console.notice(f"skipped {doc['malformed_lines']} malformed lines")
     if doc["workflows"]:
         _table("by workflow", _GROUP_COLUMNS, _group_rows(doc["workflows"]))
+    if project is None:
+        _table("by project", _GROUP_COLUMNS, _group_rows(doc["projects"]))
 
 
 @app.command("agents")
 @handles_errors
-def agents(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+def agents(
+    ctx: typer.Context,
+    hours: HoursOption = None,
+    all_projects: AllProjectsOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """The same figures per agent."""
-    doc = _summary(hours).to_dict()
+    project = _scope(ctx, hours, all_projects)
+    doc = _summary(hours, project).to_dict()
     if as_json:
-        _console.print_json({"since": doc["since"], "agents": doc["agents"]})
+        _console.print_json({"project": project, "since": doc["since"], "agents": doc["agents"]})
         return
     if not doc["agents"]:
-        _empty(hours)
+        _empty(hours, project)
         return
     _table("by agent", _GROUP_COLUMNS, _group_rows(doc["agents"]))
 
 
 @app.command("costs")
 @handles_errors
-def costs(hours: HoursOption = None, as_json: JsonOption = False) -> None:
+def costs(
+    ctx: typer.Context,
+    hours: HoursOption = None,
+    all_projects: AllProjectsOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Cost, savings from cache hits, and tokens per model and per agent."""
-    doc = _summary(hours).to_dict()
+    project = _scope(ctx, hours, all_projects)
+    doc = _summary(hours, project).to_dict()
     keys = ("cost_usd", "saved_usd", "cost_unknown_calls", "tokens", "calls")
     result = {
+        "project": project,
         "since": doc["since"],
         "total": {k: doc["overall"][k] for k in keys},
         "models": {n: {k: g[k] for k in keys} for n, g in doc["models"].items()},
@@ -183,7 +217,7 @@ def costs(hours: HoursOption = None, as_json: JsonOption = False) -> None:
         _console.print_json(result)
         return
     if not doc["overall"]["calls"]:
-        _empty(hours)
+        _empty(hours, project)
         return
     columns = ["name", "calls", "input", "output", "cache read", "cache write", "cost", "saved"]
     for title in ("models", "agents"):
@@ -202,12 +236,14 @@ def costs(hours: HoursOption = None, as_json: JsonOption = False) -> None:
 @app.command("anomalies")
 @handles_errors
 def anomalies(
+    ctx: typer.Context,
     hours: HoursOption = None,
     threshold: Annotated[
         float,
         typer.Option("--threshold", help="Robust z-score above which a call is listed."),
     ] = 3.5,
     limit: Annotated[int, typer.Option("--limit", min=1, help="List at most N calls.")] = 50,
+    all_projects: AllProjectsOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Calls far slower or costlier than their agent's usual (robust z-score), with run ids."""
@@ -215,9 +251,12 @@ def anomalies(
 
     if not math.isfinite(threshold) or threshold < 0:
         raise ConfigError("--threshold", f"expected a finite number ≥ 0, got {threshold:g}")
-    found = find_anomalies(_directory(), hours=_hours(hours), threshold=threshold, limit=limit)
+    project = _scope(ctx, hours, all_projects)
+    found = find_anomalies(
+        _directory(), hours=_hours(hours), threshold=threshold, limit=limit, project=project
+    )
     if as_json:
-        _console.print_json({"anomalies": [a.to_dict() for a in found]})
+        _console.print_json({"project": project, "anomalies": [a.to_dict() for a in found]})
         return
     if not found:
         _console.write("No anomalies found.\n")
@@ -236,18 +275,21 @@ def anomalies(
 @app.command("export")
 @handles_errors
 def export(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(metavar="PATH", help="File to write.")],
     fmt: Annotated[
         Literal["json", "csv"], typer.Option("--format", "-f", help="json (an array) or csv.")
     ] = "json",
     hours: HoursOption = None,
+    all_projects: AllProjectsOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Write every recorded call (one object or row each) to PATH, streaming."""
-    from .._metrics import FIELDS, ReadStats, read_records, window_start
+    from .._metrics import FIELDS, read_records, window_start
 
-    stats = ReadStats()
-    records = read_records(_directory(), since=window_start(_hours(hours)), stats=stats)
+    project = _scope(ctx, hours, all_projects)
+    since = window_start(hours)
+    records = read_records(_directory(), since=since, project=project)
     count = 0
     try:
         out = path.open("w", encoding="utf-8", newline="")

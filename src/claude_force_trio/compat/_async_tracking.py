@@ -6,24 +6,44 @@ metrics`` and ``AgentOrchestrator.get_performance_summary()`` read. Claude
 Force's ``record_execution`` keywords (agent, task, success, time, model,
 tokens, error type, workflow) are turned into the same events a step of the
 engine emits, so the line is indistinguishable from one ``cft run`` writes;
-the task itself is kept only as its hash, as everywhere else.
+the task itself is kept only as its hash, as everywhere else. Each line carries
+the config's project key (:func:`recorder_for`), as an engine's lines do.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from .._events import StepFailed, StepQueued, StepSucceeded, StepTimedOut, WorkflowStarted
-from .._metrics import MetricsRecorder, hash_task
+from .._metrics import MetricsRecorder, hash_task, project_key_of
 from .._pricing import cost_usd
 from .._results import StepResult, StepStatus
 from .._types import Usage
 
-__all__ = ["record_execution"]
+__all__ = ["record_execution", "recorder_for"]
+
+
+def recorder_for(
+    recorder: MetricsRecorder | None, config_path: Path, document: dict[str, Any] | None
+) -> MetricsRecorder:
+    """``recorder`` if it writes for the config's project, else a new one in ``$CFT_HOME/metrics``.
+
+    Args:
+        recorder: the orchestrator's recorder so far (flushed after every line).
+        config_path: the orchestrator's ``claude.json``.
+        document: its content once read (``None`` before: the path decides the key).
+    """
+    from ._tracking import metrics_dir
+
+    project = project_key_of(config_path, document or {})
+    if recorder is not None and recorder.project == project:
+        return recorder
+    return MetricsRecorder(metrics_dir(), project=project)
 
 
 def record_execution(

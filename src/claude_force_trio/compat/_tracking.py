@@ -9,6 +9,11 @@ read the same history. The figures are computed by streaming the files
 just this one; what Claude Force reported about its in-memory ring buffer
 (``in_memory_count``, ``max_entries``, ``memory_usage_mb``) has no meaning here
 and is not given.
+
+Per project: an orchestrator's engine stamps its config's project key on every
+line (``Config.project_key``), and its tracker reads only that project's lines,
+as ``cft metrics`` does in the same checkout. ``MetricsTracker()`` on its own
+reads every project's.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrackingDisabledError
-from .._metrics import GroupStats, MetricsRecorder, aggregate, read_records
+from .._metrics import (
+    GroupStats,
+    MetricsRecorder,
+    Summary,
+    aggregate,
+    project_key_of,
+    read_records,
+)
 from .._paths import state_home
 from .._public import publish
 
@@ -77,17 +89,25 @@ class MetricsTracker:
 
     Args:
         directory: the metrics folder (default ``$CFT_HOME/metrics``, the CLI's).
+        project: read only this project's calls (every project's when ``None``).
     """
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, project: str | None = None) -> None:
         self.metrics_dir = directory if directory is not None else metrics_dir()
+        self.project = project
 
     def __repr__(self) -> str:
-        return f"MetricsTracker({str(self.metrics_dir)!r})"
+        return f"MetricsTracker({str(self.metrics_dir)!r}, project={self.project!r})"
 
     def recorder(self) -> MetricsRecorder:
         """A recorder hook that appends every finished call to this tracker's files."""
-        return MetricsRecorder(self.metrics_dir)
+        return MetricsRecorder(self.metrics_dir, project=self.project)
+
+    def _aggregate(self, hours: float | None = None) -> Summary:
+        return aggregate(self.metrics_dir, hours=hours, project=self.project)
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        return read_records(self.metrics_dir, project=self.project)
 
     def get_summary(self, hours: float | None = None) -> dict[str, Any]:
         """Totals over all history, or the last ``hours`` hours (``0``/``None``: all).
@@ -99,12 +119,12 @@ class MetricsTracker:
         plus ``cached_executions`` and ``cost_unknown_executions``.
         """
         window = hours or None
-        return _group_summary(aggregate(self.metrics_dir, hours=window).overall, window)
+        return _group_summary(self._aggregate(window).overall, window)
 
     def get_agent_stats(self, agent_name: str | None = None) -> dict[str, Any]:
         """Per agent: ``executions``, ``success_rate``, ``total_cost``, ``avg_execution_time_ms``,
         ``total_tokens``; only ``agent_name`` when given; ``{}`` when nothing was recorded."""
-        by_agent = aggregate(self.metrics_dir).by_agent
+        by_agent = self._aggregate().by_agent
         return {
             name: {
                 "executions": group.calls,
@@ -119,7 +139,7 @@ class MetricsTracker:
 
     def get_cost_breakdown(self) -> dict[str, Any]:
         """``by_agent`` and ``by_model`` (USD, costliest first) and their ``total``."""
-        summary = aggregate(self.metrics_dir)
+        summary = self._aggregate()
 
         def costs(table: dict[str, GroupStats]) -> dict[str, float]:
             ranked = sorted(table.items(), key=lambda item: -item[1].cost_usd)
@@ -134,7 +154,7 @@ class MetricsTracker:
     def get_trends(self) -> dict[str, list[Any]]:
         """Hourly ``timestamps``, ``executions``, ``costs`` and ``success_rates``, oldest first."""
         hours: dict[str, GroupStats] = {}
-        for record in read_records(self.metrics_dir):
+        for record in self._records():
             hour = record["ts"].replace(minute=0, second=0, microsecond=0).isoformat()
             hours.setdefault(hour, GroupStats()).add(record)
         ordered = sorted(hours.items())
@@ -147,7 +167,7 @@ class MetricsTracker:
 
     def executions(self) -> Iterator[dict[str, Any]]:
         """Every recorded call, oldest first, with Claude Force's ``ExecutionMetrics`` names."""
-        for record in read_records(self.metrics_dir):
+        for record in self._records():
             tokens = record["input_tokens"] + record["output_tokens"]
             yield {
                 "timestamp": record["ts"].isoformat(),
@@ -197,15 +217,18 @@ class Tracking:
     """The ``AgentOrchestrator`` methods that read the metrics (Claude Force's names)."""
 
     enable_tracking: bool
+    config_path: Path
+    config: dict[str, Any]
     _tracker: MetricsTracker | None = None
 
     # -- performance tracking: the CLI's metrics file ----------------------------------------
 
     @property
     def tracker(self) -> MetricsTracker | None:
-        """The metrics reader over ``$CFT_HOME/metrics``; ``None`` when tracking is off."""
+        """The metrics reader over ``$CFT_HOME/metrics``, this config's project only;
+        ``None`` when tracking is off."""
         if self._tracker is None and self.enable_tracking:
-            self._tracker = MetricsTracker()
+            self._tracker = MetricsTracker(project=project_key_of(self.config_path, self.config))
         return self._tracker
 
     def _require_tracker(self) -> MetricsTracker:

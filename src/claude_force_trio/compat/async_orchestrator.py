@@ -50,9 +50,8 @@ from ._async_results import (
     succeeded,
 )
 from ._async_stack import CURRENT_AGENT, EngineClient, StackSlot, open_compat_stack
-from ._async_tracking import record_execution
+from ._async_tracking import record_execution, recorder_for
 from ._loading import agent_entry, read_agent_file, read_claude_json
-from ._tracking import metrics_dir
 
 __all__ = ["AsyncAgentOrchestrator", "AsyncAgentResult"]
 
@@ -390,8 +389,7 @@ class AsyncAgentOrchestrator:
         """Record one run in ``$CFT_HOME/metrics`` (takes ``record_execution``'s keywords)."""
         if not self.enable_tracking:
             return
-        if self._recorder is None:
-            self._recorder = MetricsRecorder(metrics_dir())
+        self._recorder = recorder_for(self._recorder, self.config_path, self._config)
         record_execution(self._recorder, **kwargs)
         # One small write, as the engine's own hook does: cheaper than a hop to a thread.
         self._recorder.flush()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,14 +114,13 @@ class AgentOrchestrator(AgentCatalog, Tracking):
     @asynccontextmanager
     async def _engine(self, config: Config) -> AsyncIterator[Engine]:
         backend = resolve_backend(self._simulate, api=config.api, env=self._env)
-        async with AsyncExitStack() as stack:
-            hooks = []
-            if self.tracker is not None:
-                hooks.append(await stack.enter_async_context(self.tracker.recorder()))
-            memory = None if self.enable_memory else False
-            yield await stack.enter_async_context(
-                open_engine(config, backend=backend, hooks=hooks, memory=memory)
-            )
+        # The engine's own recorder writes where the tracker reads, stamped with
+        # the config's project key (the tracker's scope).
+        tracker = self.tracker
+        metrics = False if tracker is None else tracker.metrics_dir
+        memory = None if self.enable_memory else False
+        async with open_engine(config, backend=backend, memory=memory, metrics=metrics) as engine:
+            yield engine
 
     # -- async API: inside the caller's loop (trio or asyncio) ---------------------------------
 
