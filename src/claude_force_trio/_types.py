@@ -88,6 +88,7 @@ class MessageResult:
             ``tool_use``, ``thinking``, ``redacted_thinking``,
             ``server_tool_use``…), streamed ones assembled: a tool loop sends
             them back unchanged, as the API requires of thinking blocks.
+        batch: answered through the Message Batches API (priced at half the rate).
     """
 
     id: str
@@ -101,6 +102,7 @@ class MessageResult:
     elapsed_s: float = 0.0
     ttft_s: float | None = None
     content: tuple[Mapping[str, Any], ...] = ()
+    batch: bool = False
 
 
 publish(globals())
