@@ -10,6 +10,8 @@
    engine resumes it. Measured: the time from ``resume_workflow`` to the first
    new request at the transport (goal ≤ 1 s), and the whole resume.
 
+Also printed: the CPU the journal adds per step (every thread, paired by round).
+
 Run: ``python benchmarks/journal.py [--steps 1000] [--resume-steps 10000] [--repeat 5] [--json]``.
 """
 
@@ -35,18 +37,18 @@ from claude_force_trio._journal import open_journal
 BACKEND = Backend.url("http://journal.invalid", "journal-bench-key")
 
 
-async def one_run(steps: int, journal: Path | None) -> float:
-    """Wall seconds of one fan-out run of ``steps`` steps (journalled when ``journal``)."""
+async def one_run(steps: int, journal: Path | None) -> tuple[float, float]:
+    """Wall and CPU seconds (every thread) of one fan-out run of ``steps`` steps."""
     cfg = config("fan-out", steps, None)
     async with open_engine(
         cfg, backend=BACKEND, transport=httpx.MockTransport(answer), cache=False, journal=journal
     ) as engine:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = await engine.run_workflow("w")
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     if not result.ok:
         raise SystemExit(f"run failed: {result.status}")
-    return wall
+    return wall, cpu
 
 
 async def overhead(steps: int, repeat: int, folder: Path) -> dict[str, Any]:
@@ -56,13 +58,15 @@ async def overhead(steps: int, repeat: int, folder: Path) -> dict[str, Any]:
     for i in range(repeat):
         off.append(await one_run(steps, None))
         on.append(await one_run(steps, folder / f"overhead-{i}.db"))
-    ratios = [b / a for a, b in zip(off, on, strict=True)]
+    ratios = [b[0] / a[0] for a, b in zip(off, on, strict=True)]
+    cpu_added = [b[1] - a[1] for a, b in zip(off, on, strict=True)]  # paired like the ratios
     return {
         "steps": steps,
-        "off_s": statistics.median(off),
-        "on_s": statistics.median(on),
+        "off_s": statistics.median(wall for wall, _ in off),
+        "on_s": statistics.median(wall for wall, _ in on),
         "ratio": statistics.median(ratios),
         "ratio_range": (min(ratios), max(ratios)),
+        "cpu_per_step_us": statistics.median(cpu_added) / steps * 1e6,
     }
 
 
@@ -136,6 +140,7 @@ def main() -> None:
                 [f"{o['steps']}-step fan-out, journal off", f"{o['off_s']:.3f} s", ""],
                 [f"{o['steps']}-step fan-out, journal on", f"{o['on_s']:.3f} s", ""],
                 ["on ÷ off", f"{o['ratio']:.3f} ({low:.3f}–{high:.3f})", "≤ 1.10"],
+                ["journal CPU per step", f"{o['cpu_per_step_us']:.0f} µs", ""],
                 [f"{r['steps']}-step run, journalled", f"{r['run_s']:.2f} s", ""],
                 ["resume → first new request", f"{r['first_request_s']:.3f} s", "≤ 1 s"],
                 ["whole resume (1 step to run)", f"{r['resume_s']:.3f} s", ""],

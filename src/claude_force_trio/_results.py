@@ -34,10 +34,6 @@ RunStatus: TypeAlias = Literal["succeeded", "failed", "timed_out", "cancelled", 
 _STEP_STATUSES = frozenset(get_args(StepStatus))
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="milliseconds") if moment else None
-
-
 def _moment(text: object) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
 
@@ -45,6 +41,28 @@ def _moment(text: object) -> datetime | None:
 def _optional(value: object, kind: type | tuple[type, ...]) -> Any:
     """``value`` if it is a ``kind`` (a bool never counts as a number), else ``None``."""
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    """``value`` if it is a string, else ``None`` (``_optional(value, str)``, cheaper)."""
+    return value if isinstance(value, str) else None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _usage(value: object) -> Usage:
+    """``Usage.from_api`` of a journalled ``usage`` object (anything else: all zero)."""
+    if not isinstance(value, Mapping) or not value:
+        return Usage()
+    get = value.get
+    return Usage(
+        input_tokens=_count(get("input_tokens")),
+        output_tokens=_count(get("output_tokens")),
+        cache_creation_input_tokens=_count(get("cache_creation_input_tokens")),
+        cache_read_input_tokens=_count(get("cache_read_input_tokens")),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +199,13 @@ class StepResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The step object of the ``--json`` documents."""
+        # Written out (no helper calls): the journal builds one per finished step.
+        started, finished, calls, approval = (
+            self.started_at,
+            self.finished_at,
+            self.tool_calls,
+            self.approval,
+        )
         return {
             "id": self.id,
             "agent": self.agent,
@@ -191,8 +216,10 @@ class StepResult:
             "attempts": self.attempts,
             "cached": self.cached,
             "model": self.model,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": None if started is None else started.isoformat(timespec="milliseconds"),
+            "finished_at": None
+            if finished is None
+            else finished.isoformat(timespec="milliseconds"),
             "elapsed_s": round(self.elapsed_s, 6),
             "usage": self.usage.to_dict(),
             "cost_usd": self.cost_usd,
@@ -202,9 +229,9 @@ class StepResult:
             "request_id": self.request_id,
             "data": self.data,
             "turns": self.turns,
-            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "tool_calls": [call.to_dict() for call in calls] if calls else [],
             "resumed": self.resumed,
-            "approval": None if self.approval is None else dict(self.approval),
+            "approval": None if approval is None else dict(approval),
         }
 
     @classmethod
@@ -226,30 +253,31 @@ class StepResult:
             status = doc["status"]
             if status not in _STEP_STATUSES:
                 raise ValueError(f"unknown step status {status!r}")
-            usage = doc.get("usage")
-            approval = doc.get("approval")
+            get = doc.get  # a resume rebuilds every finished step: one lookup each
+            approval = get("approval")
+            calls = get("tool_calls")
             return cls(
                 id=str(doc["id"]),
                 agent=str(doc["agent"]),
                 status=status,
-                output=_optional(doc.get("output"), str),
-                error=_optional(doc.get("error"), str),
-                error_type=_optional(doc.get("error_type"), str),
-                attempts=int(doc.get("attempts") or 0),
-                cached=bool(doc.get("cached")),
-                model=_optional(doc.get("model"), str),
-                started_at=_moment(doc.get("started_at")),
-                finished_at=_moment(doc.get("finished_at")),
-                elapsed_s=float(doc.get("elapsed_s") or 0.0),
-                usage=Usage.from_api(usage if isinstance(usage, Mapping) else None),
-                cost_usd=_optional(doc.get("cost_usd"), (int, float)),
-                saved_usd=_optional(doc.get("saved_usd"), (int, float)),
-                stop_reason=_optional(doc.get("stop_reason"), str),
-                error_status=_optional(doc.get("error_status"), int),
-                request_id=_optional(doc.get("request_id"), str),
-                data=doc.get("data"),
-                turns=int(doc.get("turns") or 0),
-                tool_calls=tuple(ToolCall.from_dict(c) for c in doc.get("tool_calls") or ()),
+                output=_text(get("output")),
+                error=_text(get("error")),
+                error_type=_text(get("error_type")),
+                attempts=int(get("attempts") or 0),
+                cached=bool(get("cached")),
+                model=_text(get("model")),
+                started_at=_moment(get("started_at")),
+                finished_at=_moment(get("finished_at")),
+                elapsed_s=float(get("elapsed_s") or 0.0),
+                usage=_usage(get("usage")),
+                cost_usd=_optional(get("cost_usd"), (int, float)),
+                saved_usd=_optional(get("saved_usd"), (int, float)),
+                stop_reason=_text(get("stop_reason")),
+                error_status=_optional(get("error_status"), int),
+                request_id=_text(get("request_id")),
+                data=get("data"),
+                turns=int(get("turns") or 0),
+                tool_calls=tuple(ToolCall.from_dict(c) for c in calls) if calls else (),
                 resumed=resumed,
                 approval=dict(approval) if isinstance(approval, Mapping) else None,
             )

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from .._public import publish
 
-__all__ = ["Decision", "RunKind", "RunRecord", "decode_object", "iso"]
+__all__ = ["Decision", "RunKind", "RunRecord", "decode_object", "decode_steps", "iso"]
 
 log = logging.getLogger("claude_force_trio.journal")
 
@@ -111,6 +111,40 @@ def decode_object(text: str | None, *, where: str) -> dict[str, Any] | None:
         log.warning("journal: %s is unreadable; ignoring it", where)
         return None
     return cast(dict[str, Any], value)
+
+
+def decode_steps(
+    rows: Sequence[tuple[str, str, object]], *, run_id: str
+) -> dict[str, Mapping[str, Any]]:
+    """A run's step rows, decoded in one pass: step id → its object (garbled rows left out).
+
+    Why one pass: ``json.loads`` of the well-formed rows joined into one array
+    takes half the time of a call per row (a 10,000-step resume reads them
+    all). The join is exact because each row joined was found, by SQLite's
+    ``json_valid``, to be one JSON value on its own; any other row, or a join
+    Python's parser refuses after all, is decoded alone with :func:`decode_object`.
+
+    Args:
+        rows: ``(step_id, data, valid)`` in journal order; ``valid`` is true
+            for a row known to be well-formed JSON.
+        run_id: the run, for warnings.
+    """
+    decoded: Iterator[Any] | None = None
+    if any(valid for _, _, valid in rows):
+        try:
+            decoded = iter(json.loads("[" + ",".join(data for _, data, ok in rows if ok) + "]"))
+        except ValueError:
+            decoded = None
+    steps: dict[str, Mapping[str, Any]] = {}
+    for step_id, data, valid in rows:
+        value = next(decoded) if valid and decoded is not None else None
+        if isinstance(value, dict):
+            step: dict[str, Any] | None = value
+        else:
+            step = decode_object(data, where=f"run {run_id} step {step_id}")
+        if step is not None:  # unreadable: as if never journalled, so a resume reruns it
+            steps[step_id] = step
+    return steps
 
 
 publish(globals())

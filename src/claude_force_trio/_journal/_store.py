@@ -34,7 +34,7 @@ from .._errors import ConfigError
 from .._memory._database import Database
 from .._paths import state_home
 from ._group import GroupCommit
-from ._records import Decision, RunKind, RunRecord, decode_object, iso
+from ._records import Decision, RunKind, RunRecord, decode_object, decode_steps, iso
 
 __all__ = ["JOURNAL_FILE", "MIN_PREFIX", "Journal", "journal_path", "open_journal"]
 
@@ -85,9 +85,13 @@ _DECIDE = f"INSERT OR REPLACE INTO approvals ({_DECISION_COLUMNS}) VALUES (?, ?,
 _DECISION = f"SELECT {_DECISION_COLUMNS} FROM approvals WHERE run_id = ? AND step_id = ?"
 _FINISH = "UPDATE runs SET status = ?, finished_at = ?, document = ? WHERE run_id = ?"
 _BY_ID = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
+# The same, without the document (as large as all the steps for a finished run).
+_BY_ID_BARE = _BY_ID.replace(", document FROM", ", NULL FROM")
 _BY_PREFIX = "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT 3"
 _COUNT_PREFIX = "SELECT COUNT(*) FROM runs WHERE substr(run_id, 1, ?) = ?"
-_STEPS_OF = "SELECT step_id, data FROM steps WHERE run_id = ? ORDER BY rowid"
+_STEPS_OF = "SELECT step_id, data, 0 FROM steps WHERE run_id = ? ORDER BY rowid"
+# The third column: the row is one well-formed JSON value on its own (decode_steps).
+_STEPS_CHECKED = "SELECT step_id, data, json_valid(data) FROM steps WHERE run_id = ? ORDER BY rowid"
 _LIST = (
     f"SELECT {_RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR workflow = ?1) "
     "AND (?2 IS NULL OR status = ?2) ORDER BY started_at DESC, rowid DESC LIMIT ?3"
@@ -112,8 +116,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: One encoder for every row. No circular check: the documents are the
+#: results' ``to_dict()``, trees by construction, and the check costs a fifth.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_dumps = _ENCODER.encode
 
 
 class Journal:
@@ -178,11 +184,13 @@ class Journal:
         Raises:
             ValueError: ``step`` has no string ``id`` or ``status``.
         """
+        await self._writes.write(_STEP, self._step_row(run_id, step))
+
+    def _step_row(self, run_id: str, step: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
         step_id, status = step.get("id"), step.get("status")
         if not isinstance(step_id, str) or not isinstance(status, str):
             raise ValueError("a journalled step needs a string 'id' and 'status'")
-        row = (run_id, step_id, status, _dumps(step), iso(self._clock()))
-        await self._writes.write(_STEP, row)
+        return (run_id, step_id, status, _dumps(step), iso(self._clock()))
 
     async def finish_run(self, run_id: str, document: Mapping[str, Any]) -> None:
         """Journal that a run finished, with its ``workflow run --json`` document.
@@ -234,16 +242,20 @@ class Journal:
             str(decided_at),
         )
 
-    async def get_run(self, run_id: str) -> RunRecord | None:
+    async def get_run(self, run_id: str, *, with_document: bool = True) -> RunRecord | None:
         """The run with id ``run_id``, or the one run whose id starts with it; else ``None``.
 
         Args:
             run_id: a full run id, or a prefix of at least 6 characters.
+            with_document: also read the run's final document; ``False`` leaves
+                ``document`` ``None``, which is much cheaper for a large finished
+                run (a resume needs only its steps).
 
         Raises:
             ConfigError: the prefix matches more than one run.
         """
-        return await self._db.run(lambda db: _read_run(db, run_id))
+        by_id = _BY_ID if with_document else _BY_ID_BARE
+        return await self._db.run(lambda db: _read_run(db, run_id, by_id))
 
     async def list_runs(
         self,
@@ -300,9 +312,9 @@ class Journal:
         await self._db.aclose()
 
 
-def _read_run(db: sqlite3.Connection, run_id: str) -> RunRecord | None:
+def _read_run(db: sqlite3.Connection, run_id: str, by_id: str) -> RunRecord | None:
     db.execute("BEGIN")  # one snapshot: the run and its steps as of one moment
-    row = db.execute(_BY_ID, (run_id,)).fetchone()
+    row = db.execute(by_id, (run_id,)).fetchone()
     if row is None and len(run_id) >= MIN_PREFIX:
         key = (len(run_id), run_id)
         matches = [found for (found,) in db.execute(_BY_PREFIX, key)]
@@ -313,7 +325,7 @@ def _read_run(db: sqlite3.Connection, run_id: str) -> RunRecord | None:
                 "run_id", f"{run_id!r} matches {count} runs ({shown}); give more of the id"
             )
         if matches:
-            row = db.execute(_BY_ID, (matches[0],)).fetchone()
+            row = db.execute(by_id, (matches[0],)).fetchone()
     if row is None:
         return None
     return _record(row, _steps_of(db, row[0]))
@@ -328,12 +340,13 @@ def _list_runs(
 
 
 def _steps_of(db: sqlite3.Connection, run_id: str) -> dict[str, Mapping[str, Any]]:
-    steps: dict[str, Mapping[str, Any]] = {}
-    for step_id, data in db.execute(_STEPS_OF, (run_id,)):
-        step = decode_object(data, where=f"run {run_id} step {step_id}")
-        if step is not None:  # unreadable: as if never journalled, so a resume reruns it
-            steps[step_id] = step
-    return steps
+    try:
+        rows = db.execute(_STEPS_CHECKED, (run_id,)).fetchall()
+    except sqlite3.OperationalError as exc:  # an SQLite built without JSON
+        if not str(exc).startswith("no such function"):
+            raise
+        rows = db.execute(_STEPS_OF, (run_id,)).fetchall()
+    return decode_steps(rows, run_id=run_id)
 
 
 def _record(row: Sequence[Any], steps: Mapping[str, Mapping[str, Any]]) -> RunRecord:
