@@ -314,10 +314,10 @@ def test_two_processes_write_one_file(tmp_path: Path) -> None:
     """Two processes journal 50 steps each into one file at once; every step is there."""
     path = tmp_path / "j.db"
     procs = [writer(path, f"run-{n}", 50) for n in range(2)]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0
-        assert len(out.split()) == 50
+    # Both are waited for before anything is asserted: a failed one leaks no process.
+    outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0]
+    assert [len(out.split()) for out in outputs] == [50, 50]
     assert raw(path, "SELECT run_id, COUNT(*) FROM steps GROUP BY run_id") == [
         ("run-0", 50),
         ("run-1", 50),

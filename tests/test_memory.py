@@ -158,3 +158,31 @@ async def test_a_cancelled_block_still_closes_the_database(tmp_path: Path) -> No
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT output FROM memory_items").fetchall() == [("o",)]
     db.close()
+
+
+def test_setting_up_a_file_waits_out_another_process_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'database is locked' at set-up is retried; other errors, and a lock past patience, raise."""
+    from claude_force_trio._memory import _database
+
+    monkeypatch.setattr(_database.time, "sleep", lambda _s: None)  # the pauses, not their length
+    answers = [sqlite3.OperationalError("database is locked")] * 2 + [None]
+
+    def statement() -> None:
+        if (answer := answers.pop(0)) is not None:
+            raise answer
+
+    _database._while_locked(statement)
+    assert answers == []
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("no such table: x")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _database._while_locked(broken)
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(_database, "_OPEN_PATIENCE_S", 0.0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _database._while_locked(locked)

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS memory_items (
     output_tokens INTEGER NOT NULL, created_at REAL NOT NULL, context TEXT,
     PRIMARY KEY (project, agent, task_hash)
 );
-CREATE INDEX IF NOT EXISTS memory_items_recent ON memory_items (project, agent, created_at DESC);
+CREATE INDEX IF NOT EXISTS memory_items_order ON memory_items (project, agent);
 """
 _COLUMNS = "agent, task_hash, task, output, model, input_tokens, output_tokens, created_at"
 #: The first queries: our schema is there and the table can be walked.
@@ -73,9 +73,12 @@ _INSERT = (
     " VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 _OWN = "SELECT context FROM memory_items WHERE project = ? AND agent = ? AND task_hash = ?"
+# The newest first by when they were written (rowid: a rewrite gets a new one), not by
+# ``created_at``: a clock that jumped, or a damaged timestamp, never pins an old memory
+# on top. The (project, agent) index walks its rows in rowid order.
 _RECENT = (
     f"SELECT {_COLUMNS}, project FROM memory_items WHERE project = ? AND agent = ?"
-    " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    " ORDER BY rowid DESC LIMIT ?"
 )
 #: The named rows, in the order named (``json_each`` keeps it in ``key``).
 _NAMED = (
