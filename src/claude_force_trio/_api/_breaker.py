@@ -20,7 +20,9 @@ admitted before it opened are ignored, so one slow failure cannot restart the
 timer.
 
 Everything is synchronous bookkeeping (no awaits), so trio's single thread
-makes each transition atomic.
+makes each transition atomic. Processes that coordinate through Redis share
+the state instead (``_coord._breaker``); this breaker then mirrors it
+(:meth:`CircuitBreaker.adopt`) and decides alone only while Redis is away.
 """
 
 from __future__ import annotations
@@ -194,6 +196,43 @@ class CircuitBreaker:
             self._record_success(probe)
         elif isinstance(error, Exception) and is_health_failure(error):
             self._record_failure(probe)
+
+    # -- shared state (``_coord._breaker``) ---------------------------------------
+
+    def adopt(self, state: BreakerState, consecutive: int, retry_at: float) -> None:
+        """Take the state a breaker shared by several processes reports.
+
+        Args:
+            state: the shared state.
+            consecutive: the shared count of consecutive health failures.
+            retry_at: ``anyio.current_time()`` at which an open breaker lets a probe through.
+        """
+        self._consecutive = consecutive
+        if state == "closed":
+            self._opened_at = None
+        else:
+            if state == "open" and self._state != "open":
+                self._times_opened += 1
+            if state == "open" or self._opened_at is None:
+                self._opened_at = retry_at - self._config.reset_timeout_s
+        self._move(state)
+
+    def reject(self) -> None:
+        """Refuse a request the shared breaker refused (counted like a local refusal).
+
+        Raises:
+            CircuitOpenError: always.
+        """
+        if self._opened_at is None:
+            self._opened_at = anyio.current_time() - self._config.reset_timeout_s
+        self._reject()
+
+    def tally(self, error: BaseException | None) -> None:
+        """Count an outcome the shared breaker decides on: a success, or a health failure."""
+        if error is None:
+            self._successes += 1
+        elif isinstance(error, Exception) and is_health_failure(error):
+            self._failures += 1
 
     # -- transitions ------------------------------------------------------------
 

@@ -17,6 +17,13 @@ failure of this machine's own (:class:`LocalResourceError`: halve, no hold),
 which the retry loop retries without spending the policy's attempts. The step's own
 cancel scope, above this layer, bounds the whole call, retries included.
 
+Processes that coordinate through Redis (``_coord``) add two steps to an
+attempt that holds its slot: the shared breaker admits it (the local breaker
+mirrors the shared state and fails fast before the slot), and the shared
+request bucket paces it; its outcome is then told to both. The local limiter
+stays the in-process cap on concurrency. While Redis does not answer, each
+step falls back to the local breaker and the local pacing alone.
+
 As a layer of the call stack (see ``_call``) it tells the call's observer when
 each attempt is sent (``attempt_started``) and before each retry's wait
 (``retrying``), and steers nothing else.
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import random
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .._call import Call, CallObserver, Layer
 from .._errors import APIStatusError, LocalResourceError
@@ -33,6 +41,10 @@ from .._types import MessageResult
 from ._breaker import BreakerRegistry, CircuitBreaker
 from ._ratelimit import AdaptiveLimiter
 from ._retry import RetryPolicy, is_testing, retry_call, server_delay
+
+if TYPE_CHECKING:
+    from .._coord._breaker import SharedBreakers
+    from .._coord._pacing import SharedPacer
 
 __all__ = ["ResilienceLayer"]
 
@@ -47,6 +59,8 @@ class ResilienceLayer:
         breakers: one breaker per ``(base_url, model)``.
         limiter: the slots and quota holds every request shares.
         rng: jitter source (seed it in tests).
+        pacer: the request bucket shared with other processes, or ``None``.
+        shared_breakers: the breaker state shared with other processes, or ``None``.
 
     Attributes:
         policy: as given.
@@ -63,8 +77,12 @@ class ResilienceLayer:
         breakers: BreakerRegistry,
         limiter: AdaptiveLimiter,
         rng: random.Random | None = None,
+        pacer: SharedPacer | None = None,
+        shared_breakers: SharedBreakers | None = None,
     ) -> None:
         self.policy = policy
+        self.pacer = pacer
+        self.shared_breakers = shared_breakers
         self.breakers = breakers
         self.limiter = limiter
         self._inner = inner
@@ -81,7 +99,10 @@ class ResilienceLayer:
         breaker = self.breakers.get((self._base_url, call.model))
         # A partial, not a closure: a closure's cells are made per call and kept
         # while the call waits for a slot, as every ready step may.
-        attempt = partial(self._attempt, breaker, call, observer)
+        shared = self.pacer is not None or self.shared_breakers is not None
+        attempt = partial(
+            self._shared_attempt if shared else self._attempt, breaker, call, observer
+        )
         return await retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)
 
     async def _attempt(
@@ -109,4 +130,51 @@ class ResilienceLayer:
                 raise
             breaker.settle(probe, None)
             limiter.succeeded(permit, result.headers)
+            return result
+
+    async def _shared_attempt(
+        self, breaker: CircuitBreaker, call: Call, observer: CallObserver, number: int
+    ) -> MessageResult:
+        """:meth:`_attempt` with the shared breaker and the shared request bucket."""
+        limiter, pacer, shared = self.limiter, self.pacer, self.shared_breakers
+        breaker.check()
+        async with limiter.slot() as permit:
+            probe = None if shared is None else await shared.admit(breaker)
+            local = probe is None
+            if probe is None:
+                probe = breaker.admit()
+            taken_at = None if pacer is None else await pacer.wait_turn(breaker.key)
+            try:
+                observer.attempt_started(number)
+                result = await self._inner.send(call, observer)
+            except BaseException as exc:
+                if local or shared is None:
+                    breaker.settle(probe, exc)
+                else:
+                    await shared.settle(breaker, probe, exc)
+                if isinstance(exc, LocalResourceError):
+                    limiter.local_failure(permit)
+                elif isinstance(exc, APIStatusError):
+                    if exc.status_code == 429:
+                        delay = None if is_testing() else server_delay(exc.headers)
+                        limiter.rate_limited(permit, delay, exc.headers)
+                        if pacer is not None:
+                            await pacer.feedback(
+                                breaker.key,
+                                rate_limited=True,
+                                taken_at=taken_at,
+                                headers=exc.headers,
+                            )
+                    else:
+                        limiter.observe(permit, exc.headers)
+                raise
+            if local or shared is None:
+                breaker.settle(probe, None)
+            else:
+                await shared.settle(breaker, probe, None)
+            limiter.succeeded(permit, result.headers)
+            if pacer is not None:
+                await pacer.feedback(
+                    breaker.key, rate_limited=False, taken_at=taken_at, headers=result.headers
+                )
             return result

@@ -19,6 +19,13 @@ The lookup happens inside the flight, not before it, so a request can never
 miss just before an identical call stores its answer and then pay for the
 same answer again; and concurrent identical lookups share one read.
 
+When the store is shared by several processes (Redis) and they coordinate
+(``_coord``), the one call in flight here for a key is also the one call of
+every process: a :class:`~.._coord._flight.SharedFlight` lock decides who
+asks the API, the others read the answer from the store once it is there, and
+the leader writes its answer straight to the store (not write-behind) before
+it lets go of the lock. Bypassed calls are never coalesced, here or there.
+
 It never calls ``observer.text``: a live answer streams through the next
 layer as it arrives, and the step delivers a served answer's text itself.
 """
@@ -30,10 +37,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._entry import cache_key
+from ._entry import CachedResponse, cache_key, default_clock
 
 if TYPE_CHECKING:
     from .._call import Call, CallObserver, Layer
+    from .._coord._flight import SharedFlight
     from .._types import MessageResult
     from ._policy import ResponseCache
 
@@ -46,13 +54,17 @@ class CacheLayer:
     Args:
         inner: the next layer down (it makes the API call).
         cache: the store, policy, counters and flights to use.
+        shared: the flights shared with other processes (only for a shared store), or ``None``.
     """
 
-    __slots__ = ("cache", "inner")
+    __slots__ = ("cache", "inner", "shared")
 
-    def __init__(self, inner: Layer, cache: ResponseCache) -> None:
+    def __init__(
+        self, inner: Layer, cache: ResponseCache, shared: SharedFlight | None = None
+    ) -> None:
         self.inner = inner
         self.cache = cache
+        self.shared = shared
 
     async def send(self, call: Call, observer: CallObserver) -> MessageResult:
         """The answer to ``call``: bypassed, served or live (see the module docstring).
@@ -88,6 +100,29 @@ class CacheLayer:
         entry = await self.cache.lookup(key)
         if entry is not None:
             return entry.to_message(), True
+        if self.shared is not None:
+            return await self.shared.do(
+                key, partial(self._stored, key), partial(self._send_and_write, key, call, observer)
+            )
         message = await self.inner.send(call, observer)
         await self.cache.store(key, message)
         return message, False
+
+    async def _stored(self, key: str) -> MessageResult | None:
+        """The answer in the shared store for ``key``, or ``None`` (a follower's poll)."""
+        assert self.cache.backend is not None
+        entry = await self.cache.backend.get(key)
+        return None if entry is None else entry.to_message()
+
+    async def _send_and_write(self, key: str, call: Call, observer: CallObserver) -> MessageResult:
+        """As every process's leader: ask ``inner`` and write the answer to the store now.
+
+        Written before the lock is let go, not behind, so the followers polling
+        the store find it; shielded, since it is paid for.
+        """
+        message = await self.inner.send(call, observer)
+        backend = self.cache.backend
+        if backend is not None and self.cache.policy.storable(message):
+            with anyio.CancelScope(shield=True):
+                await backend.set(key, CachedResponse.from_message(message, default_clock()))
+        return message
