@@ -141,7 +141,8 @@ def test_estimate_prices_unknown_models_from_model_pricing(hybrid: HybridOrchest
     """A model the dated table does not know is priced by ModelPricing, by Claude Force's rule."""
     old_haiku = hybrid.estimate_cost("Format this code", "linter", CLAUDE_FORCE_MODELS["haiku"])
     assert old_haiku.estimated_cost == (1503 / 1e6) * 0.25 + (500 / 1e6) * 1.25
-    assert old_haiku.price_source == "ModelPricing"
+    # Claude Force's Haiku 3 is in the dated table now, at the same published price.
+    assert old_haiku.price_source.startswith("dated table")
     old_sonnet = hybrid.estimate_cost("Format this code", "linter", CLAUDE_FORCE_MODELS["sonnet"])
     assert old_sonnet.estimated_cost > old_haiku.estimated_cost
     hybrid.pricing = ModelPricing(opus_input=100.0, opus_output=0.0)
@@ -149,8 +150,8 @@ def test_estimate_prices_unknown_models_from_model_pricing(hybrid: HybridOrchest
     assert mystery.estimated_cost == (1503 / 1e6) * 100.0
     # The dated table wins over ModelPricing for a model it knows.
     assert hybrid.estimate_cost("Format this code", "linter", "opus").estimated_cost == (
-        (1503 / 1e6) * PRICES["claude-opus-4-8"].input
-        + (500 / 1e6) * PRICES["claude-opus-4-8"].output
+        (1503 / 1e6) * PRICES["claude-opus-5-5"].input
+        + (500 / 1e6) * PRICES["claude-opus-5-5"].output
     )
 
 
@@ -237,7 +238,7 @@ def test_cost_threshold_warns_and_still_runs(
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         result = hybrid.run_agent("code-reviewer", "Deploy to production")
     assert result.success
-    assert sent_models(sim) == ["claude-opus-4-8"]
+    assert sent_models(sim) == ["claude-opus-5-5"]
     [record] = [r for r in caplog.records if r.name == LOGGER]
     assert "exceeds threshold $0.00" in record.getMessage()
     assert KEY not in caplog.text

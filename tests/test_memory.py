@@ -162,9 +162,11 @@ async def test_a_cancelled_block_still_closes_the_database(tmp_path: Path) -> No
 
 def test_setting_up_a_file_waits_out_another_process_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """'database is locked' at set-up is retried; other errors, and a lock past patience, raise."""
+    import time
+
     from claude_force_trio._memory import _database
 
-    monkeypatch.setattr(_database.time, "sleep", lambda _s: None)  # the pauses, not their length
+    monkeypatch.setattr(time, "sleep", lambda _s: None)  # the pauses, not their length
     answers = [sqlite3.OperationalError("database is locked")] * 2 + [None]
 
     def statement() -> None:

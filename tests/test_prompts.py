@@ -118,7 +118,7 @@ def test_build_request_precedence_override_agent_defaults() -> None:
     assert (body["model"], body["max_tokens"], body["temperature"]) == ("claude-opus-4-6", 7, 0)
     body = build_request(PLAIN, defaults, "t")
     assert (body["model"], body["max_tokens"], body["temperature"]) == (
-        "claude-opus-4-8",
+        "claude-opus-5-5",
         50,
         0.9,
     )

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._errors import APIStatusError, BudgetError, BudgetExceededError, CircuitOpenError
-from ._pricing import cost_usd, price_for
+from ._pricing import DEFAULT_PRICING, Pricing
 from ._run_budget import MICROS_PER_USD, to_micros
 
 if TYPE_CHECKING:
@@ -96,16 +96,20 @@ def _input_tokens_bound(body: Mapping[str, Any]) -> int:
     return tokens + images * _IMAGE_TOKENS
 
 
-def worst_case_usd(body: Mapping[str, Any]) -> float | None:
+def worst_case_usd(body: Mapping[str, Any], pricing: Pricing = DEFAULT_PRICING) -> float | None:
     """The most ``body`` can cost when sent, in USD; ``None`` when its model has no price.
+
+    A model priced by prompt length is assumed to be in its dearest band.
 
     Args:
         body: a Messages request body (``model``, ``max_tokens``, ``system``,
             ``messages``, ``tools``…).
+        pricing: the prices to assume (the engine's, overrides included).
     """
-    price = price_for(str(body.get("model", "")))
-    if price is None:
+    found = pricing.price_for(str(body.get("model", "")))
+    if found is None:
         return None
+    price = found.dearest
     input_rate = max(price.input, price.cache_write_5m, price.cache_write_1h)
     output_tokens = int(body.get("max_tokens") or 0)
     return (_input_tokens_bound(body) * input_rate + output_tokens * price.output) / 1e6
@@ -123,6 +127,7 @@ class BudgetLayer:
         hold_ttl_s: how long a day hold outlives its process before it is
             dropped (a process killed mid-call never settles its hold).
         day_key: the ledger key of the current day (a function: days change).
+        pricing: the prices worst cases and real costs are counted at.
     """
 
     def __init__(
@@ -133,8 +138,10 @@ class BudgetLayer:
         day_limit_usd: float | None = None,
         hold_ttl_s: float = 3600.0,
         day_key: Callable[[], str] | None = None,
+        pricing: Pricing = DEFAULT_PRICING,
     ) -> None:
         self._inner = inner
+        self._pricing = pricing
         self._ledger = ledger if day_limit_usd is not None else None
         self._day_limit = to_micros(day_limit_usd or 0.0)
         self._hold_ttl_s = hold_ttl_s
@@ -145,7 +152,7 @@ class BudgetLayer:
         run, ledger = call.budget, self._ledger
         if run is None and ledger is None:
             return await self._inner.send(call, observer)
-        worst = worst_case_usd(call.body)
+        worst = worst_case_usd(call.body, self._pricing)
         needed = None if worst is None else to_micros(worst)
         if run is not None and (needed is None or not run.reserve(needed)):
             raise run.refusal(needed)
@@ -160,7 +167,9 @@ class BudgetLayer:
         charged = needed or 0
         try:
             result = await self._inner.send(call, observer)
-            cost = cost_usd(result.usage, result.model or call.model)
+            cost = self._pricing.cost_usd(
+                result.usage, result.model or call.model, batch=result.batch
+            )
             charged = charged if cost is None else to_micros(cost)
             return result
         except (APIStatusError, CircuitOpenError, BudgetError):

@@ -62,6 +62,7 @@ class Engine:
         toolset: every agent's tools; ``toolset.warnings`` says what is not offered, and why.
         journal: the run journal every workflow run and ``run_many`` is written
             to (``None`` when it is off).
+        batches: the Message Batches layer in batch mode (``docs/batches.md``), else ``None``.
     """
 
     def __init__(self, config: Config, parts: EngineParts, *, prompt_cache: bool = True) -> None:
@@ -75,12 +76,11 @@ class Engine:
         self.memory = parts.memory
         self.prompt_cache = prompt_cache
         self._base_url = parts.calls.base_url
+        self.batches = parts.calls.batches
         # What tools' failures say is scrubbed of the key, like every server-provided text.
         redact = Redactor(parts.backend.api_key)
-        calls, memory = parts.calls.top, parts.memory
-        self._services = StepServices(
-            calls, config.defaults, prompt_cache, memory, config.memory, redact=redact
-        )
+        lent = (parts.calls.top, config.defaults, prompt_cache, parts.memory, config.memory)
+        self._services = StepServices(*lent, redact=redact, pricing=parts.calls.pricing)
 
     @property
     def base_url(self) -> str:
@@ -278,12 +278,9 @@ class Engine:
     ) -> WorkflowResult:
         """Finish a journalled workflow run: run again only what did not succeed.
 
-        Steps whose journalled result is ``succeeded`` are not run (no call,
-        whatever the cache settings): their journalled output and data feed
-        their dependents, and their results say ``resumed`` (usage, cost and
-        timings as journalled). Every other step runs again. The run keeps its
-        id, and its record is updated; a run that had succeeded resumes to the
-        same outputs with no call at all.
+        Steps journalled ``succeeded`` are not run (no call, whatever the cache
+        settings): their output and data feed their dependents, their results say
+        ``resumed``. Every other step runs again; the run keeps its id.
 
         Args:
             run_id: the run's id, or a unique prefix of it (6 characters or more).
@@ -345,6 +342,7 @@ async def open_engine(
     workspace: str | os.PathLike[str] | None = None,
     journal: JournalChoice = None,
     metrics: MetricsChoice = True,
+    mode: str = "live",
 ) -> AsyncIterator[Engine]:
     """Open an engine: one HTTP pool, the call stack, cache, memory and tools; closed on exit.
 
@@ -369,9 +367,10 @@ async def open_engine(
         workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may
             read; without one they are not offered (see ``engine.toolset.warnings``).
         journal: the run journal: ``None``/``False`` for none (the default),
-            ``True`` for ``$CFT_HOME/runs/journal.db``, or a path to another file.
+            ``True`` for ``$CFT_HOME/runs/journal.db``, a path, or an open ``RedisJournal``.
         metrics: record each call (with ``config.project_key``) in ``$CFT_HOME/metrics``
             (``True``), nowhere (``False``) or a folder; a hook flushed on close.
+        mode: ``"live"`` or ``"batch"``: through Message Batches, half price (docs/batches.md).
 
     Raises:
         ConfigError: no backend can be chosen, ``max_concurrency`` is below 1, an
@@ -392,6 +391,7 @@ async def open_engine(
         workspace=workspace,
         journal=journal,
         metrics=metrics,
+        mode=mode,
     )
     async with parts as opened:
         yield Engine(config, opened, prompt_cache=prompt_cache)

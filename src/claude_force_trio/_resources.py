@@ -29,12 +29,13 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ._backend import Backend, BackendChoice, choose_backend
 from ._config import Config
 from ._errors import ConfigError
 from ._events import Emitter, Hook
+from ._journal._protocol import RunJournal
 from ._metrics._otel_setup import telemetry_hooks
 from ._stack import TRANSPORT_URL, CallStack, open_call_stack
 from ._tools._registry import Toolset, open_toolset
@@ -48,8 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EngineParts", "JournalChoice", "MetricsChoice", "open_parts"]
 
-#: ``open_engine(journal=...)``: ``None``/``False`` none, ``True`` the default file, or a path.
-JournalChoice = bool | str | os.PathLike[str] | None
+#: ``open_engine(journal=...)``: ``None``/``False`` none, ``True`` the default file, a path,
+#: or an open journal (a ``RedisJournal``), which its opener closes.
+JournalChoice = bool | str | os.PathLike[str] | RunJournal | None
 #: ``open_engine(metrics=...)``: ``True`` ``$CFT_HOME/metrics``, ``False`` none, or a folder.
 MetricsChoice = bool | str | os.PathLike[str]
 
@@ -91,6 +93,7 @@ async def open_parts(
     workspace: str | os.PathLike[str] | None,
     journal: JournalChoice,
     metrics: MetricsChoice = True,
+    mode: str = "live",
 ) -> AsyncIterator[EngineParts]:
     """Open an engine's parts (arguments as for ``open_engine``); all closed on exit.
 
@@ -129,6 +132,7 @@ async def open_parts(
                 simulator=simulator,
                 rng=rng,
                 no_cache=not cache,
+                mode=mode,
             )
         )
         store = None
@@ -140,10 +144,17 @@ async def open_parts(
                 open_memory(state_home() / "memory" / MEMORY_FILE, project=config.project_key)
             )
         runs = None
-        if journal is not None and journal is not False:
+        if isinstance(journal, RunJournal):
+            # The engine's hints still name the SQLite class; both keep one contract.
+            runs = cast("Journal", journal)
+        elif journal is not None and journal is not False:
             from ._journal import open_journal
 
             runs = await resources.enter_async_context(
                 open_journal(None if journal is True else Path(journal))
             )
+        if calls.batches is not None and runs is not None:
+            from ._batch_journal import BatchJournal
+
+            calls.batches.records = BatchJournal(runs)  # a killed batch run resumes polling
         yield EngineParts(chosen, calls, hooks, toolset, store, runs)

@@ -72,7 +72,7 @@ async def load_resumable(
     if journal is None:
         raise ConfigError("journal", "resuming a run needs the run journal (journal=True)")
     where = f"run {run_id}"
-    record = await journal.get_run(run_id)
+    record = await journal.get_run(run_id, with_document=False)  # its steps are what counts
     if record is None:
         raise ConfigError(where, "not in the run journal (cft runs list shows the runs)")
     if record.kind != "workflow" or record.workflow is None:

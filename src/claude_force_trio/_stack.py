@@ -1,5 +1,9 @@
 """The call stack, assembled: recording → response cache → budgets → resilience → HTTP client.
 
+With a Redis to coordinate through (:func:`coordination_url`), the response
+cache's single-flight, the breakers and the request pacing are shared with
+every process using it (``_coord``, docs/scaling-out.md).
+
 Why one place: the order of the layers is the design (a cache hit must not
 take a concurrency slot nor reserve any budget; one reservation covers a
 call's retries; a retry must not be recorded as a call of its own;
@@ -13,10 +17,11 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 
 from ._api._breaker import BreakerKey, BreakerRegistry, BreakerState
 from ._api._ratelimit import AdaptiveLimiter
@@ -29,11 +34,15 @@ from ._cache._policy import ResponseCache, open_response_cache
 from ._call import Call, CallObserver, Layer
 from ._config import Config
 from ._events import BreakerStateChanged, ConcurrencyChanged, Event
+from ._pricing import DEFAULT_PRICING, Pricing
 from ._record import RecordingLayer
 
 if TYPE_CHECKING:
     import httpx
 
+    from ._api._batch_layer import BatchLayer
+    from ._api._batches import BatchesClient
+    from ._coord._open import Coordination
     from ._journal._ledger import DayLedger
     from ._types import MessageResult
     from .simulator import SimulatorConfig
@@ -115,12 +124,19 @@ class CallStack:
         response_cache: the response cache (counters, policy).
         base_url: where requests go (``simulator:embedded`` for the embedded simulator,
             whose port is known only once a call starts it).
+        coordination: what is shared with other processes through Redis, or ``None``.
+        pricing: the config's prices (``pricing`` over the dated table), which
+            every cost of this stack is computed at.
+        batches: the bottom layer in batch mode (``docs/batches.md``), else ``None``.
     """
 
     top: Layer
     resilience: ResilienceLayer
     response_cache: ResponseCache
     base_url: str
+    coordination: Coordination | None = None
+    pricing: Pricing = DEFAULT_PRICING
+    batches: BatchLayer | None = None
 
 
 @asynccontextmanager
@@ -134,6 +150,7 @@ async def open_call_stack(
     simulator: SimulatorConfig | None = None,
     rng: random.Random | None = None,
     no_cache: bool = False,
+    mode: str = "live",
 ) -> AsyncIterator[CallStack]:
     """Open the layers for ``backend``; the client (and simulator) open on the first call.
 
@@ -146,7 +163,14 @@ async def open_call_stack(
         simulator: settings of the embedded simulator.
         rng: the retry jitter's source.
         no_cache: ``--no-cache``.
+        mode: ``"live"``, or ``"batch"``: a :class:`BatchLayer` answers in place of
+            resilience and the client (``docs/batches.md``).
+
+    Raises:
+        ValueError: ``mode`` is neither.
     """
+    if mode not in ("live", "batch"):
+        raise ValueError(f"mode must be 'live' or 'batch', not {mode!r}")
     failure: BaseException | None = None
     async with anyio.create_task_group() as services:
         try:
@@ -180,7 +204,12 @@ async def open_call_stack(
                         )
                     )
 
-                yield await stack.enter_async_context(
+                batches = None
+                if mode == "batch":
+                    batches = await stack.enter_async_context(
+                        _batch_bottom(config, backend, services, transport, simulator, rng)
+                    )
+                opened = await stack.enter_async_context(
                     _stack_of(
                         config,
                         backend,
@@ -189,8 +218,10 @@ async def open_call_stack(
                         max_concurrency=max_concurrency,
                         rng=rng,
                         no_cache=no_cache,
+                        bottom=batches,
                     )
                 )
+                yield opened if batches is None else replace(opened, batches=batches)
         except BaseException as exc:  # re-raised below, outside the services' task group
             failure = exc
         services.cancel_scope.cancel()
@@ -211,8 +242,12 @@ async def _stack_of(
     max_concurrency: int,
     rng: random.Random | None,
     no_cache: bool,
+    bottom: Layer | None = None,
 ) -> AsyncIterator[CallStack]:
-    """The layers above the client: resilience, the response cache, recording."""
+    """The layers above the client: resilience, the response cache, recording.
+
+    ``bottom``, when given (batch mode), is what budgets wrap instead of resilience.
+    """
     async with AsyncExitStack() as stack:
 
         def breaker_changed(key: BreakerKey, old: BreakerState, new: BreakerState) -> None:
@@ -222,6 +257,14 @@ async def _stack_of(
             emit(ConcurrencyChanged(value, reason, anyio.current_time()))
 
         base_url = backend.base_url if backend.kind != "simulator" else SIMULATOR_KEY
+        coord = None
+        if (url := coordination_url(config)) is not None:
+            from ._coord._open import open_coordination
+
+            coord = await stack.enter_async_context(open_coordination(url, config))
+        # An embedded simulator or an in-process transport is this process's own:
+        # its limits and health are not shared with anyone.
+        limits = coord if base_url not in (None, SIMULATOR_KEY, TRANSPORT_URL) else None
         resilience = ResilienceLayer(
             client,
             base_url=base_url or SIMULATOR_KEY,
@@ -229,18 +272,66 @@ async def _stack_of(
             breakers=BreakerRegistry(config.circuit_breaker, on_state_change=breaker_changed),
             limiter=AdaptiveLimiter(max_concurrency, on_change=concurrency_changed),
             rng=rng,
+            pacer=limits.pacer if limits is not None else None,
+            shared_breakers=limits.breakers if limits is not None else None,
         )
         response_cache = await stack.enter_async_context(
             open_response_cache(config, no_cache=no_cache)
         )
+        # Only a store other processes read can carry one process's answer to them.
+        store = response_cache.backend
+        shared_store = store is not None and store.name == "redis"
+        flights = coord.flights if coord is not None and shared_store else None
+        pricing = Pricing.from_overrides(config.pricing)
+        response_cache.pricing = pricing
         budgets = BudgetLayer(
-            resilience,
+            resilience if bottom is None else bottom,
             ledger=await stack.enter_async_context(open_day_ledger(config)),
             day_limit_usd=config.budget.per_day_usd,
             hold_ttl_s=hold_ttl_s(config),
+            pricing=pricing,
         )
-        top = RecordingLayer(CacheLayer(budgets, response_cache), emit)
-        yield CallStack(top, resilience, response_cache, base_url or SIMULATOR_KEY)
+        top = RecordingLayer(CacheLayer(budgets, response_cache, flights), emit)
+        yield CallStack(top, resilience, response_cache, base_url or SIMULATOR_KEY, coord, pricing)
+
+
+@asynccontextmanager
+async def _batch_bottom(
+    config: Config,
+    backend: Backend,
+    services: anyio.abc.TaskGroup,
+    transport: httpx.AsyncBaseTransport | None,
+    simulator: SimulatorConfig | None,
+    rng: random.Random | None,
+) -> AsyncIterator[BatchLayer]:
+    """The bottom of a batch-mode stack; its client (and simulator) open on the first call."""
+    from ._api._batch_layer import open_batch_layer
+
+    async def open_batches() -> BatchesClient:
+        from ._api._batches import BatchesClient
+
+        if backend.kind != "simulator":
+            assert backend.base_url is not None
+            base_url = backend.base_url
+        elif transport is not None:
+            base_url = TRANSPORT_URL
+        else:
+            base_url = await services.start(serve_simulator_url, simulator)
+        return BatchesClient(
+            base_url=base_url,
+            api_key=backend.api_key,
+            auth=backend.auth,
+            version=backend.version if backend.kind != "simulator" else config.api.version,
+            connect_timeout_s=config.api.connect_timeout_s,
+            read_timeout_s=config.api.read_timeout_s,
+            max_connections=8,
+            transport=transport,
+        )
+
+    async with open_batch_layer(
+        open_batches, policy=RetryPolicy.from_config(config.retry), rng=rng
+    ) as layer:
+        yield layer
 
 
 def coordination_url(config: Config) -> str | None:

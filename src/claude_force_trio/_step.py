@@ -109,7 +109,7 @@ class Step(CallObserver, RoundReport):
         self._run_id = run_id
         self._emit = emit
         self._model: str | None = None
-        self._tally = CallTally()
+        self._tally = CallTally(services.pricing)
         self._queued = 0.0
         self._started: float | None = None
         self._started_at: datetime | None = None

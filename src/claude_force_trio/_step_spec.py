@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._api._redact import Redactor
+from ._pricing import DEFAULT_PRICING, Pricing
 from ._prompts import DependencyOutput, system_blocks
 from ._tools import ToolBox
 
@@ -38,6 +39,8 @@ class StepServices:
         systems: each agent's system blocks, built on first use (they never change).
         redact: scrubs what tools' failures say before the model, a record or
             an event sees it (the engine passes the one that knows the API key).
+        pricing: the prices steps' calls are costed at (the config's
+            ``pricing`` over the dated table).
     """
 
     caller: Layer
@@ -47,6 +50,7 @@ class StepServices:
     memory_settings: MemoryConfig
     systems: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     redact: Redact = field(default_factory=lambda: Redactor(None))
+    pricing: Pricing = DEFAULT_PRICING
 
     def system(self, agent: AgentConfig) -> list[dict[str, Any]]:
         """The system blocks of ``agent`` (definition, contract), built once per engine."""

@@ -5,28 +5,35 @@ model, its usage), so a step's cost is the sum of its calls' costs, and
 ``None`` as soon as one of them has no known price. ``attempts`` sums the
 requests of every call (retries included): what the step really sent. A
 step is ``cached`` only when every one of its calls was answered without an
-API call.
+API call. A call answered through the Message Batches API is priced at the
+batch rate (half), and prices are the engine's (:class:`~._pricing.Pricing`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._pricing import cost_usd
+from ._pricing import DEFAULT_PRICING
 from ._types import Usage
 
 if TYPE_CHECKING:
+    from ._pricing import Pricing
     from ._types import MessageResult
 
 __all__ = ["CallTally"]
 
 
 class CallTally:
-    """The running totals of one step's calls."""
+    """The running totals of one step's calls.
+
+    Args:
+        pricing: the prices the calls are costed at (the dated table by default).
+    """
 
     __slots__ = (
         "_attempts_before",
         "_current",
+        "_pricing",
         "_served",
         "calls",
         "cost_usd",
@@ -36,7 +43,8 @@ class CallTally:
         "usage",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: Pricing = DEFAULT_PRICING) -> None:
+        self._pricing = pricing
         self.calls = 0
         self._attempts_before = 0
         self._current = 0
@@ -76,7 +84,7 @@ class CallTally:
         """The current call's reply arrived: add its tokens and cost (priced as ``model``
         when it names none)."""
         self.usage = self.usage + message.usage
-        cost = cost_usd(message.usage, message.model or model)
+        cost = self._pricing.cost_usd(message.usage, message.model or model, batch=message.batch)
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
         if self.calls == 1:
             self.ttft_s = message.ttft_s  # time to the step's first text

@@ -17,12 +17,20 @@ __all__ = ["MessageResult", "Usage"]
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts of one response, as the API reports them (``usage``)."""
+    """Token counts of one response, as the API reports them (``usage``).
+
+    ``cache_creation_5m_input_tokens`` and ``cache_creation_1h_input_tokens``
+    are the API's ``cache_creation`` breakdown of ``cache_creation_input_tokens``
+    by cache lifetime (1-hour writes cost more); both are 0 when the answer
+    gave no breakdown.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -30,6 +38,8 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_creation_input_tokens + other.cache_creation_input_tokens,
             self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_5m_input_tokens + other.cache_creation_5m_input_tokens,
+            self.cache_creation_1h_input_tokens + other.cache_creation_1h_input_tokens,
         )
 
     @property
@@ -42,31 +52,55 @@ class Usage:
             + self.cache_read_input_tokens
         )
 
-    def to_dict(self) -> dict[str, int]:
-        """The four counts under the API's own names (the ``--json`` contract)."""
-        return {
+    @property
+    def prompt_tokens(self) -> int:
+        """The request's whole prompt: plain input, cache writes and cache reads."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts under the API's own names (the ``--json`` contract).
+
+        The four flat counts are always there; the API's ``cache_creation``
+        breakdown is added only when the answer reported one.
+        """
+        out: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
         }
+        if self.cache_creation_5m_input_tokens or self.cache_creation_1h_input_tokens:
+            out["cache_creation"] = {
+                "ephemeral_5m_input_tokens": self.cache_creation_5m_input_tokens,
+                "ephemeral_1h_input_tokens": self.cache_creation_1h_input_tokens,
+            }
+        return out
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any] | None) -> Usage:
-        """Build from an API ``usage`` object; missing or null counts are 0."""
+        """Build from an API ``usage`` object; missing or null counts are 0.
+
+        Args:
+            data: the ``usage`` object, with or without its ``cache_creation``
+                breakdown (``ephemeral_5m_input_tokens``, ``ephemeral_1h_input_tokens``).
+        """
         if not data:
             return cls()
-
-        def count(name: str) -> int:
-            value = data.get(name)
-            return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
+        breakdown = data.get("cache_creation")
+        by_ttl: Mapping[str, Any] = breakdown if isinstance(breakdown, Mapping) else {}
         return cls(
-            count("input_tokens"),
-            count("output_tokens"),
-            count("cache_creation_input_tokens"),
-            count("cache_read_input_tokens"),
+            _count(data, "input_tokens"),
+            _count(data, "output_tokens"),
+            _count(data, "cache_creation_input_tokens"),
+            _count(data, "cache_read_input_tokens"),
+            _count(by_ttl, "ephemeral_5m_input_tokens"),
+            _count(by_ttl, "ephemeral_1h_input_tokens"),
         )
+
+
+def _count(data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ _USAGE_FIELDS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+#: The ``cache_creation`` breakdown of cache writes by lifetime (priced apart).
+_CACHE_CREATION_FIELDS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 
 dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -115,10 +117,13 @@ def merge_usage(usage: dict[str, int], data: object) -> None:
     """
     if not isinstance(data, dict):
         return
-    for name in _USAGE_FIELDS:
-        value = data.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            usage[name] = value
+    breakdown = data.get("cache_creation")
+    by_ttl = breakdown if isinstance(breakdown, dict) else {}
+    for source, names in ((data, _USAGE_FIELDS), (by_ttl, _CACHE_CREATION_FIELDS)):
+        for name in names:
+            value = source.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                usage[name] = value
 
 
 def usage_from_counts(counts: Mapping[str, int]) -> Usage:
@@ -127,6 +132,8 @@ def usage_from_counts(counts: Mapping[str, int]) -> Usage:
         counts.get("output_tokens", 0),
         counts.get("cache_creation_input_tokens", 0),
         counts.get("cache_read_input_tokens", 0),
+        counts.get("ephemeral_5m_input_tokens", 0),
+        counts.get("ephemeral_1h_input_tokens", 0),
     )
 
 

@@ -32,7 +32,7 @@ import anyio
 
 from .._config import CacheConfig, Config
 from .._errors import ConfigError
-from .._pricing import cost_usd, resolve_model
+from .._pricing import DEFAULT_PRICING, Pricing, resolve_model
 from .._types import MessageResult
 from ._entry import CacheBackend, CachedResponse, Clock, default_clock
 from ._singleflight import SingleFlight
@@ -106,6 +106,7 @@ class ResponseCache:
         hits: requests served without an API call in this session (followers included).
         misses: requests that went to the API through this cache.
         saved_usd: what the served requests would have cost.
+        pricing: the prices that ``saved_usd`` is counted at (the engine's).
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class ResponseCache:
         self._clock = clock
         self.flights: SingleFlight[str, tuple[MessageResult, bool]] = SingleFlight()
         self.writer: WriteBehind | None = None
+        self.pricing: Pricing = DEFAULT_PRICING
         self.hits = 0
         self.misses = 0
         self.saved_usd = 0.0
@@ -174,7 +176,7 @@ class ResponseCache:
             and the USD it saved.
         """
         assert self.backend is not None
-        saved = cost_usd(message.usage, message.model) or 0.0
+        saved = self.pricing.cost_usd(message.usage, message.model) or 0.0
         self.hits += 1
         self.saved_usd += saved
         self.backend.record(hit=True, saved_usd=saved)

@@ -70,6 +70,7 @@ from ._schema import (
     WORKFLOW_CHECKS,
     mcp_ref,
     read_mcp_servers,
+    read_pricing,
     read_section,
 )
 
@@ -264,7 +265,7 @@ def _workflow(name: str, raw: Any, agents: Collection[str], root: Path) -> Workf
 
 # ---------------------------------------------------------------- loading
 
-_OURS = ("defaults", "agents", "workflows", "mcp_servers", "project", *SECTIONS)
+_OURS = ("defaults", "agents", "workflows", "mcp_servers", "project", "pricing", *SECTIONS)
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -366,6 +367,7 @@ def load_document(
         workflows=workflows,
         mcp_servers=servers,
         project=_project(doc),
+        pricing=read_pricing(doc),
         ignored_sections={k: v for k, v in doc.items() if k not in _OURS},
         **sections,
     )

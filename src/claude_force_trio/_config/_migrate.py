@@ -145,5 +145,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         out["mcp_servers"] = {n: _server_dict(s) for n, s in config.mcp_servers.items()}
     if config.project is not None:
         out["project"] = config.project
+    if config.pricing:
+        out["pricing"] = {m: {k: _num(v) for k, v in p.items()} for m, p in config.pricing.items()}
     out |= {k: v for k, v in config.ignored_sections.items() if k not in head}
     return out

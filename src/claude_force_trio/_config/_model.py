@@ -223,9 +223,17 @@ class BudgetConfig:
 
 @dataclass(frozen=True, slots=True)
 class CoordinationConfig:
-    """Where processes coordinate (``coordination`` section): a Redis URL, or none."""
+    """Where and how processes coordinate (``coordination`` section).
+
+    ``redis_url`` names the Redis they share (else a Redis ``cache`` is used);
+    ``requests_per_minute`` is the shared request rate's start and ceiling per
+    base URL and model (``None``: learnt from the API's headers); ``lease_s``
+    is how long a cross-process single-flight lock outlives its holder.
+    """
 
     redis_url: str | None = None
+    requests_per_minute: int | None = None
+    lease_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +271,9 @@ class Config:
     mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     coordination: CoordinationConfig = field(default_factory=CoordinationConfig)
+    # ``pricing``: model (alias, id or dated id) → the prices it overrides, USD per MTok
+    # (``input``, ``output``, ``cache_write_5m``, ``cache_write_1h``, ``cache_read``).
+    pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     project: str | None = None
     # Top-level sections the engine ignores (``governance``, ``paths``…), in
     # file order, so ``cft config migrate`` writes them back untouched.

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._errors import ConfigError, did_you_mean
+from .._pricing import PRICE_FIELDS, Pricing
 from ._checks import (
     Check,
     _any_strings,
@@ -53,6 +54,7 @@ __all__ = [
     "LEGACY_AGENT_KEYS",
     "MCP_SERVER_CHECKS",
     "MCP_SERVER_NAME",
+    "PRICE_CHECKS",
     "SECTIONS",
     "STEP_CHECKS",
     "THINKING_CHECKS",
@@ -60,6 +62,7 @@ __all__ = [
     "mcp_ref",
     "parse_mcp_ref",
     "read_mcp_servers",
+    "read_pricing",
     "read_section",
 ]
 
@@ -145,7 +148,14 @@ SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
             "per_workflow_usd": _number_map(_USD),
         },
     ),
-    "coordination": (CoordinationConfig, {"redis_url": _nullable(_string)}),
+    "coordination": (
+        CoordinationConfig,
+        {
+            "redis_url": _nullable(_string),
+            "requests_per_minute": _nullable(_integer(high=10_000_000)),
+            "lease_s": _number(high=3600),
+        },
+    ),
 }
 
 #: The API's ``thinking`` shapes by ``type``, with the keys each takes besides ``type``
@@ -270,6 +280,36 @@ def _mcp_server(name: str, raw: Any) -> McpServerConfig:
             if key in obj:
                 raise ConfigError(f"{path}.{key}", "only a 'command' server takes it")
     return McpServerConfig(name=name, path=path, **_read(obj, path, MCP_SERVER_CHECKS))
+
+
+#: ``pricing.MODEL``: negotiated prices in USD per million tokens, each optional.
+#: A thousand dollars per MTok is far above any published price: more is a typo.
+PRICE_CHECKS: dict[str, Check] = dict.fromkeys(PRICE_FIELDS, _number(high=1000, strict=False))
+
+
+def read_pricing(doc: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """The ``pricing`` section: model → the prices it overrides (only those given).
+
+    Raises:
+        ConfigError: not an object, an unknown or out-of-range field, or a
+            model the price table does not know without ``input`` and ``output``.
+    """
+    if "pricing" not in doc:
+        return {}
+    models = _object(doc["pricing"], "pricing")
+    out: dict[str, dict[str, float]] = {}
+    for model, raw in models.items():
+        path = _key_path("pricing", model)
+        if not model.strip():
+            raise ConfigError(path, "expected a model name")
+        obj = _object(raw, path)
+        _check_keys(obj, path, PRICE_CHECKS)
+        out[model] = _read(obj, path, PRICE_CHECKS)
+        try:
+            Pricing.from_overrides({model: out[model]})
+        except ValueError as exc:
+            raise ConfigError(path, str(exc).removeprefix(f"{model}: ")) from None
+    return out
 
 
 def read_section(doc: Mapping[str, Any], name: str) -> Any:

@@ -9,7 +9,8 @@ A line that is not valid JSON, not an object, or lacks a usable ``ts``,
 ``agent`` or ``latency_ms`` is skipped and counted in ``malformed`` — a
 half-written or hand-edited file never stops ``cft metrics``. A line an older
 writer glued onto a torn one (``{"ts":…torn{"ts":…}``) still yields its whole
-record: the torn part counts as malformed. Blank lines are skipped. Only
+record: the torn part counts as malformed. Blank lines and state lines
+(:func:`~._record.is_state_line`) are skipped. Only
 regular files are read (a planted FIFO would block the reader). Anomaly
 detection, which reads the same records twice, is in :mod:`._anomalies`.
 
@@ -33,6 +34,7 @@ from typing import Any
 from .._quarantine import open_regular
 from ._files import metrics_files
 from ._quantiles import Quantiles
+from ._record import is_state_line
 
 __all__ = [
     "NO_PROJECT",
@@ -144,7 +146,7 @@ def read_records(
         stats.files.append(str(path))
         with handle:
             for line in handle:
-                if line.isspace():
+                if line.isspace() or is_state_line(line):  # breaker/limit changes: not calls
                     continue
                 stats.lines += 1
                 record = _parse(line)

@@ -13,6 +13,15 @@ before projects existed have none and count as no project's.
 
 What is never written: the task text (only ``task_hash``, a SHA-256) and the key.
 
+**State lines.** Besides one line per call, an engine's breaker and concurrency
+changes (:class:`BreakerStateChanged`, :class:`ConcurrencyChanged`) are written
+as lines of their own ``kind`` (:data:`STATE_KINDS`), so ``cft dashboard`` can
+show open breakers and the adaptive limit of every running process. They are
+rare (a breaker trips, a 429 halves the limit and successes grow it back) and
+start ``{"ts":…,"kind":`` — readers of calls skip them (:func:`is_state_line`).
+Each carries the writer's ``pid`` and an ``engine`` id (one per recorder, since a
+process may open many engines); ``closed`` says an engine that wrote state is gone.
+
 Why a line is encoded by a template rather than ``json.dumps``: the recorder is
 on for every engine, so its cost is every call's; filling one ``%`` template
 with C-escaped strings costs about half of encoding the dict (see BENCHMARKS.md,
@@ -25,12 +34,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import OrderedDict
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from .._events import (
+    BreakerStateChanged,
+    ConcurrencyChanged,
     Event,
     StepCancelled,
     StepFailed,
@@ -41,7 +53,7 @@ from .._events import (
     WorkflowStarted,
 )
 
-__all__ = ["FIELDS", "RecordBuilder"]
+__all__ = ["FIELDS", "STATE_KINDS", "RecordBuilder", "is_state_line"]
 
 #: The keys of every line, in order (also the CSV columns of ``cft metrics export``).
 FIELDS = (
@@ -67,6 +79,11 @@ FIELDS = (
     "task_hash",
     "project",
 )
+
+#: The ``kind`` of a state line: a breaker moved, the concurrency limit changed, an engine closed.
+STATE_KINDS = ("breaker", "concurrency", "closed")
+#: Where ``"kind":`` sits in a state line at the latest (after ``{"ts":"`` and the time stamp).
+_KIND_BY = 64
 
 Finished = StepSucceeded | StepFailed | StepTimedOut | StepCancelled
 _FINISHED = (StepSucceeded, StepFailed, StepTimedOut, StepCancelled)
@@ -124,6 +141,15 @@ def _encode(record: dict[str, Any]) -> str:
         return json.dumps(record, separators=(",", ":")) + "\n"
 
 
+def is_state_line(line: bytes) -> bool:
+    """True for a state line (breaker, concurrency, closed), which is not a call's record."""
+    return line.find(b',"kind":', 0, _KIND_BY) > 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     table[key] = value
     table.move_to_end(key)
@@ -138,10 +164,14 @@ class RecordBuilder:
         project: the project key stamped on every record (``None``: no project).
     """
 
-    __slots__ = ("_last_cost", "_task_hashes", "_workflows", "project")
+    __slots__ = ("_last_cost", "_task_hashes", "_workflows", "engine", "project", "stateful")
 
     def __init__(self, project: str | None = None) -> None:
         self.project = project
+        #: Names this builder's engine in its state lines (a process may open many).
+        self.engine = os.urandom(4).hex()
+        #: A state line was written since the last :meth:`closed_line`.
+        self.stateful = False
         self._workflows: OrderedDict[str, str] = OrderedDict()
         self._task_hashes: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         # Last cost of an uncached success per (agent, model, task): what a later
@@ -156,6 +186,17 @@ class RecordBuilder:
         """
         if isinstance(event, _FINISHED):
             return _encode(self.record(event))
+        if isinstance(event, BreakerStateChanged):
+            base_url, model = event.key
+            return self._state(
+                "breaker",
+                f',"base_url":{_text(base_url)},"model":{_text(model)}'
+                f',"old":{_text(event.old)},"state":{_text(event.new)}',
+            )
+        if isinstance(event, ConcurrencyChanged):
+            return self._state(
+                "concurrency", f',"limit":{int(event.limit)},"reason":{_text(event.reason)}'
+            )
         if isinstance(event, WorkflowStarted):
             _remember(self._workflows, event.run_id, event.workflow)
         elif isinstance(event, StepQueued):
@@ -163,6 +204,21 @@ class RecordBuilder:
         elif isinstance(event, WorkflowFinished):
             self._workflows.pop(event.run_id, None)
         return None
+
+    def _state(self, kind: str, fields: str) -> str:
+        self.stateful = True
+        return (
+            f'{{"ts":{_text(_now())},"kind":"{kind}","pid":{os.getpid()}'
+            f',"engine":"{self.engine}","project":{_text(self.project)}{fields}}}\n'
+        )
+
+    def closed_line(self) -> str | None:
+        """The ``closed`` state line, if this builder wrote state lines since the last one."""
+        if not self.stateful:
+            return None
+        line = self._state("closed", "")
+        self.stateful = False
+        return line
 
     def record(self, event: Finished) -> dict[str, Any]:
         """The record of a finished step, as a dict with :data:`FIELDS` as keys."""

@@ -10,7 +10,9 @@ Why buffered and flushed synchronously: a hook runs in the engine's task and
 must not block, but a flush is a single ``write`` of a few kilobytes to the
 page cache — microseconds, cheaper than a hop to a worker thread. So lines
 wait in memory and are written at :class:`WorkflowFinished`, every
-``flush_every`` lines, and at :meth:`MetricsRecorder.close`.
+``flush_every`` lines, and at :meth:`MetricsRecorder.close`. A breaker or
+concurrency change (a state line, :mod:`._record`) is flushed at once: it is
+rare, and ``cft dashboard`` shows it as current.
 :meth:`MetricsRecorder.aflush` and :meth:`MetricsRecorder.aclose` do the same in
 a worker thread, for callers who never touch the disk in-loop. A flush the
 engine triggers while such a thread is writing does not wait for it: its lines
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import anyio
 
-from .._events import Event, WorkflowFinished
+from .._events import BreakerStateChanged, ConcurrencyChanged, Event, WorkflowFinished
 from .._quarantine import reason
 from ._files import MetricsFile
 from ._record import RecordBuilder
@@ -48,6 +50,8 @@ MAX_BUFFERED = 10_000
 #: full disk or a descriptor shortage may pass); :meth:`MetricsRecorder.close`
 #: cannot pause without blocking an event loop that calls it, so it retries at once.
 CLOSE_PAUSES_S = (0.05, 0.25)
+#: Events written as state lines, flushed as soon as they happen.
+_STATE_EVENTS = (BreakerStateChanged, ConcurrencyChanged)
 #: Writes the last flush tries before it reports lines it could not write.
 CLOSE_ATTEMPTS = len(CLOSE_PAUSES_S) + 1
 
@@ -113,7 +117,7 @@ class MetricsRecorder:
         line = self._records.line(event)
         if line is not None:
             self._add(line)
-            if len(self._buffer) >= self._next_try:
+            if len(self._buffer) >= self._next_try or isinstance(event, _STATE_EVENTS):
                 self._flush(wait=False)
         elif isinstance(event, WorkflowFinished):
             self.flush()
@@ -201,6 +205,7 @@ class MetricsRecorder:
         Lines still unwritten after them are reported in one warning and stay
         buffered (the recorder may still be used, and flushed, afterwards).
         """
+        self._closing()
         for _ in CLOSE_PAUSES_S:
             if self._write() is None:
                 return
@@ -212,12 +217,19 @@ class MetricsRecorder:
         Shielded from cancellation (0.3 s of pauses at most), so a run that was
         cancelled or interrupted still lands the calls it finished.
         """
+        self._closing()
         with anyio.CancelScope(shield=True):
             for pause in CLOSE_PAUSES_S:
                 if await anyio.to_thread.run_sync(self._write) is None:
                     return
                 await anyio.sleep(pause)
             self._give_up(await anyio.to_thread.run_sync(self._write))
+
+    def _closing(self) -> None:
+        """Buffer the ``closed`` state line when this engine wrote breaker or limit changes."""
+        line = self._records.closed_line()
+        if line is not None:
+            self._add(line)
 
     def _give_up(self, error: OSError | None) -> None:
         """Say in one line how many records the last try left unwritten, and why."""

@@ -9,11 +9,14 @@ console-script entry point and what ``python -m claude_force_trio`` calls.
 from __future__ import annotations
 
 from . import (
+    _console,
     agents,
+    batches,
     budget,
     cache,
     compat,
     config,
+    dashboard,
     doctor,
     init,
     memory,
@@ -21,6 +24,8 @@ from . import (
     run,
     runs,
     sim,
+    submit,
+    worker,
     workflow,
 )
 from ._app import app, state_dir
@@ -31,6 +36,7 @@ app.command("run")(run.run)
 app.command("run-many")(run.run_many)
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(runs.app, name="runs")
+app.add_typer(batches.app, name="batches")
 app.add_typer(budget.app, name="budget")
 app.add_typer(agents.app, name="agents")
 app.add_typer(cache.app, name="cache")
@@ -38,11 +44,19 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(config.app, name="config")
 app.command("init")(init.init)
 app.add_typer(metrics.app, name="metrics")
+app.command("dashboard")(dashboard.dashboard)
 app.add_typer(memory.app, name="memory")
 app.command("doctor")(doctor.doctor)
 app.add_typer(compat.app, name="compat")
+app.command("submit")(submit.submit)
+app.command("worker")(worker.worker)
 
 
 def main() -> None:
-    """Run the ``cft`` command line (the console script's entry point)."""
+    """Run the ``cft`` command line (the console script's entry point).
+
+    Output piped into a reader that stops early (``| head``) ends quietly
+    (:func:`._console.guard_stdout`).
+    """
+    _console.guard_stdout()
     app(prog_name="cft")

@@ -165,6 +165,7 @@ async def open_cli_engine(
     max_concurrency: int | None = None,
     workspace: Path | None = None,
     journal: bool = False,
+    batch: bool = False,
 ) -> AsyncIterator[Engine]:
     """The engine every running command uses: ``--no-cache`` and ``--workspace`` honoured,
     every finished call recorded for ``cft metrics`` by the engine's own recorder
@@ -172,7 +173,7 @@ async def open_cli_engine(
     ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr.
 
     ``journal`` records each run in ``$CFT_HOME/runs`` so ``cft runs`` can list it and
-    ``cft workflow resume`` continue it; ``cft run`` (one call) has nothing to resume."""
+    ``cft workflow resume`` continue it (``cft run`` has none); ``batch``: docs/batches.md."""
     from .._engine import open_engine
     from .._metrics._otel_setup import configure_from_env
 
@@ -185,6 +186,7 @@ async def open_cli_engine(
         cache=not no_cache,
         workspace=workspace,
         journal=journal,
+        mode="batch" if batch else "live",
     ) as engine:
         for line in engine.toolset.warnings:
             _console.notice(line)

@@ -9,6 +9,13 @@ them hard to break.
 Consoles are created lazily and re-created when ``sys.stdout``/``sys.stderr``
 change (``typer.testing.CliRunner`` swaps them per invocation); rich itself is
 imported only when something is printed, so ``cft --help`` stays fast.
+
+A reader that goes away (``cft runs list | head -1``) is not an error: the
+console script's stdout is guarded (:func:`guard_stdout`) so the first
+``BrokenPipeError`` points stdout at the null device and the command finishes
+quietly, with no traceback from wherever the write happened (an event hook, a
+table, ``print_json``). Not ``SIGPIPE``'s default action: that would also kill
+the process when an API or Redis connection is reset mid-write.
 """
 
 from __future__ import annotations
@@ -16,14 +23,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "MarkdownOption",
     "detail",
     "error",
+    "guard_stdout",
     "interactive",
     "notice",
     "print_json",
@@ -35,6 +46,53 @@ __all__ = [
 ]
 
 _consoles: dict[str, tuple[TextIO, Console]] = {}
+
+#: ``--markdown``: replies and definitions are printed as the text they are unless asked.
+MarkdownOption = Annotated[
+    bool,
+    typer.Option("--markdown", help="Render replies as Markdown (default: printed as text)."),
+]
+
+
+class _PipeGuard:
+    """``sys.stdout``, but a closed reader sends the rest to the null device instead of raising."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.closed_pipe = False
+
+    def _silence(self) -> None:
+        self.closed_pipe = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no file descriptor (a test's stream)
+            pass
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_stdout() -> None:
+    """Make a closed stdout (the reader of a pipe left) end output quietly: see the docstring."""
+    if not isinstance(sys.stdout, _PipeGuard):
+        sys.stdout = _PipeGuard(sys.stdout)
 
 
 def _console(name: str, stream: TextIO) -> Console:

@@ -82,6 +82,13 @@ _COLUMNS = (
     ("cost", ">", 10),
 )
 _GAP = "  "
+#: The columns that may be shortened (with ``…``) to fit a narrow screen, and how far.
+_WORD_COLUMNS = tuple(
+    i for i, (name, _, _) in enumerate(_COLUMNS) if name in ("step", "agent", "status")
+)
+_NARROWEST = 4
+#: The columns of figures: only their headers may be shortened.
+_FIGURES = tuple(i for i in range(len(_COLUMNS)) if i not in _WORD_COLUMNS)
 _HEADER = tuple((name, "bold") for name, _, _ in _COLUMNS)
 #: rich's "dots" spinner: a running row's frame follows its own elapsed time.
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -190,7 +197,7 @@ class WorkflowProgress:
     def _finished_text(result: StepResult) -> str:
         status = result.status.replace("_", " ")
         if result.status == "succeeded":
-            tokens = result.usage.input_tokens + result.usage.output_tokens
+            tokens = result.usage.total_tokens  # cache reads and writes too, as the summary
             cached = " (cached)" if result.cached else ""
             loop = ""
             if result.turns > 1:
@@ -228,10 +235,14 @@ class WorkflowProgress:
         rows, hidden = self.rows.visible(room)
         now = self._now()
         lines = [_HEADER, *(self._cells(row, now) for row in rows)]
-        widths = [
-            min(cap, max(cell_len(cells[i][0]) for cells in lines))
-            for i, (_, _, cap) in enumerate(_COLUMNS)
-        ]
+        widths = _fit(
+            [
+                min(cap, max(cell_len(cells[i][0]) for cells in lines))
+                for i, (_, _, cap) in enumerate(_COLUMNS)
+            ],
+            [max((cell_len(cells[i][0]) for cells in lines[1:]), default=0) for i in _FIGURES],
+            options.max_width,
+        )
         if hidden:
             counts = " · ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in hidden.items())
             lines.append(((f"… {sum(hidden.values()):,} more: {counts}", "dim"),))
@@ -260,7 +271,9 @@ class WorkflowProgress:
             figures = (
                 str(result.attempts) if result.attempts else "",
                 f"{result.elapsed_s:.2f}s" if result.status not in _NOT_RUN else "",
-                f"{usage.input_tokens:,}/{usage.output_tokens:,}" if usage.total_tokens else "",
+                # "in" is the whole prompt (cache reads and writes included), so
+                # the rows add up to the summary line's token count.
+                f"{usage.prompt_tokens:,}/{usage.output_tokens:,}" if usage.total_tokens else "",
                 format_cost(result.cost_usd) if result.status == "succeeded" else "",
             )
         return (row.step_id, ""), (row.agent, ""), status, *((f, "") for f in figures)
@@ -272,6 +285,33 @@ class WorkflowProgress:
         while True:
             live.refresh()
             await trio.sleep(interval)
+
+
+def _fit(widths: list[int], figures: Sequence[int], room: int) -> list[int]:
+    """Column widths narrowed to ``room``: the words give way (with ``…``), the figures never.
+
+    Step, agent and status shrink first, widest first, down to
+    :data:`_NARROWEST`; then a figure column whose header is wider than its
+    figures (``attempts``) loses the end of its header. Attempts, elapsed,
+    tokens and cost themselves are never cut (issue 15, item 8: 60–80 columns
+    keep numbers whole); only a screen too narrow even for that loses the end
+    of its lines.
+
+    Args:
+        widths: each column's natural width (header and cells, capped).
+        figures: the widest cell of each figure column, header left out.
+        room: the screen's width.
+    """
+    excess = sum(widths) + len(_GAP) * (len(widths) - 1) - room
+    floors = dict.fromkeys(_WORD_COLUMNS, _NARROWEST)
+    for stage in (floors, dict(zip(_FIGURES, (max(1, w) for w in figures), strict=True))):
+        while excess > 0:
+            wide = [i for i in stage if widths[i] > stage[i]]
+            if not wide:
+                break
+            widths[max(wide, key=lambda i: widths[i])] -= 1
+            excess -= 1
+    return widths
 
 
 def _grid_line(

@@ -57,6 +57,8 @@ class RunOptions:
     as_json: bool = False
     budget_usd: float | None = None
     timeline: bool = False
+    batch: bool = False
+    markdown: bool = False
 
     def run_kwargs(self) -> dict[str, Any]:
         """The engine's keyword arguments; an unset flag leaves the config's default."""
@@ -121,6 +123,7 @@ def drive(config: Config, backend: Backend, options: RunOptions, start: Starter)
                 max_concurrency=options.max_concurrency,
                 workspace=options.workspace,
                 journal=options.journal,
+                batch=options.batch,
             ) as engine,
             trio.open_nursery() as nursery,
         ):
@@ -158,8 +161,9 @@ def _leaf_outputs(config: Config, result: WorkflowResult) -> list[tuple[str, str
 
 
 def _print_outcome(
-    config: Config, result: WorkflowResult, *, rich_output: bool, journalled: bool
+    config: Config, result: WorkflowResult, *, markdown: bool, journalled: bool
 ) -> None:
+    """The summary line, then the leaf steps' outputs: as text, or as Markdown when asked."""
     from ._progress import summary_line
     from .runs import run_reference
 
@@ -172,7 +176,7 @@ def _print_outcome(
         line += run_reference(result.run_id, resumable=resumable)
     out.print(line, style=style, markup=False, soft_wrap=True)
     for step_id, agent, output in _leaf_outputs(config, result):
-        if rich_output:
+        if markdown:
             from rich.markdown import Markdown
             from rich.panel import Panel
 
@@ -188,9 +192,7 @@ def report(config: Config, result: WorkflowResult, options: RunOptions) -> None:
     if options.as_json:
         _console.print_json(result.to_dict())
     else:
-        _print_outcome(
-            config, result, rich_output=_console.interactive(), journalled=options.journal
-        )
+        _print_outcome(config, result, markdown=options.markdown, journalled=options.journal)
     if options.timeline:
         from ._timeline_text import print_timeline
 

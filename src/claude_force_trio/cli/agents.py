@@ -1,8 +1,8 @@
 """``cft agents list | show``: what agents the config defines, and what they are told.
 
 ``show`` prints the definition itself because that *is* the agent: the system
-prompt every request starts with. On a terminal it is rendered as Markdown; on a
-pipe it is the file's text, unchanged, so it can be diffed or grepped.
+prompt every request starts with. It is printed as the file's text, unchanged,
+so it can be diffed or grepped (and read as written); ``--markdown`` renders it.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The agent's name.")],
+    markdown: _console.MarkdownOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show one agent's settings and its definition (the system prompt)."""
@@ -127,7 +128,7 @@ def show(
     if doc["contract_text"]:
         texts.append(("contract", doc["contract_text"]))
     for title, text in texts:
-        if _console.interactive():
+        if markdown:
             from rich.markdown import Markdown
             from rich.panel import Panel
 

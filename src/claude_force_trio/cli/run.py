@@ -28,6 +28,7 @@ from ._app import (
     workspace_of,
 )
 from ._jobs import read_jobs, read_stdin
+from .batches import BatchOption
 
 if TYPE_CHECKING:
     from .._backend import Backend
@@ -221,6 +222,7 @@ def run_many(
     no_journal: NoJournalOption = False,
     workspace: WorkspaceOption = None,
     budget: BudgetOption = None,
+    batch: BatchOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run many (agent, task) pairs concurrently; outputs are printed in input order.
@@ -252,6 +254,7 @@ def run_many(
             max_concurrency=max_concurrency,
             workspace=folder,
             journal=not no_journal,
+            batch=batch,
         ) as engine:
             return await engine.run_many(
                 [(job.agent, job.task) for job in jobs], hooks=[note_run_id], budget_usd=budget

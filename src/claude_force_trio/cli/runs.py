@@ -25,12 +25,18 @@ from .._errors import ConfigError
 from . import _console
 from ._app import JsonOption, command_group, handles_errors, run_trio
 from ._approve import decide, waiting_lines, waiting_steps
+from ._redis_option import RedisOption, redis_url
+from ._tables import STEP_COLUMNS as _STEP_COLUMNS
+from ._tables import number as _number
+from ._tables import print_rows
+from ._tables import seconds as _seconds
+from ._tables import step_row as _step_row
 from ._timeline_cli import HtmlOption, TimelineOption, Timelines
 
 if TYPE_CHECKING:
     from .._journal import RunRecord
 
-__all__ = ["app", "find_run", "parse_age", "run_reference", "short_id"]
+__all__ = ["app", "document_of", "find_run", "parse_age", "run_reference", "short_id"]
 
 app = command_group(
     "List, show and prune journalled runs (workflow run, run-many); approve or reject a step."
@@ -42,6 +48,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 #: ``run-many`` in listings, where a workflow run shows its workflow.
 _MANY = "run-many"
+#: The table printer (in ``_tables``), under the name other command groups import.
+_print_rows = print_rows
 
 
 def short_id(run_id: str) -> str:
@@ -70,22 +78,31 @@ def parse_age(text: str, option: str = "--older-than") -> float:
     return seconds
 
 
-async def _get(run_id: str) -> RunRecord | None:
+async def _get(run_id: str, redis: str | None = None) -> RunRecord | None:
+    if redis is not None:  # runs of workers (cft submit), journalled in Redis
+        from .._journal._redis_journal import open_redis_journal
+
+        async with open_redis_journal(redis, option="--redis") as shared:
+            return await shared.get_run(run_id)
     from .._journal import open_journal
 
     async with open_journal() as journal:
         return await journal.get_run(run_id)
 
 
-def find_run(run_id: str) -> RunRecord:
+def find_run(run_id: str, *, redis: str | None = None) -> RunRecord:
     """The journalled run ``run_id`` names (the full id or a unique prefix).
+
+    Args:
+        run_id: the full id or a unique prefix of 6+ characters.
+        redis: read the Redis journal at this URL instead of the local file.
 
     Raises:
         ConfigError: no such run, a prefix shorter than 6 characters, or one
             that matches several runs.
     """
     wanted = run_id.strip()
-    record = run_trio(_get, wanted)
+    record = run_trio(_get, wanted, redis)
     if record is None:
         short = " (a prefix needs 6 characters or more)" if len(wanted) < 6 else ""
         raise ConfigError(
@@ -105,11 +122,6 @@ def _steps(record: RunRecord) -> list[Mapping[str, Any]]:
         if isinstance(listed, list):
             return [step for step in listed if isinstance(step, Mapping)]
     return list(record.steps.values())
-
-
-def _number(value: object) -> float | None:
-    """A JSON number as a float (``None`` for anything else, a bool included)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _total_cost(steps: Sequence[Mapping[str, Any]]) -> float | None:
@@ -159,10 +171,6 @@ def _when(iso: str) -> str:
         return iso
 
 
-def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f} s"
-
-
 def _row(facts: Mapping[str, Any]) -> list[str]:
     from ._progress import format_cost
 
@@ -178,25 +186,6 @@ def _row(facts: Mapping[str, Any]) -> list[str]:
 
 
 _LIST_COLUMNS = ("run", "workflow", "status", "started (UTC)", "elapsed", "steps ok", "cost")
-
-
-def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A rich table on a terminal; aligned plain lines (one per row) in a pipe."""
-    if _console.interactive():
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in columns:
-            table.add_column(column, no_wrap=column not in ("note", "output / error"))
-        for row in rows:
-            table.add_row(*row)
-        _console.stdout().print(table)
-        return
-    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
-    for row in (columns, *rows):
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        _console.write(line.rstrip() + "\n")
-
 
 # ------------------------------------------------------------------ list
 
@@ -263,33 +252,11 @@ def document_of(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def _note(step: Mapping[str, Any]) -> str:
-    """A step's error, else the first line of its output, kept short."""
-    text = step.get("error") or step.get("output") or ""
-    line = str(text).strip().split("\n", 1)[0]
-    return line if len(line) <= 60 else line[:59] + "…"
+def _show_url(ctx: typer.Context, redis: str | None) -> str | None:
+    """``--redis``, else the config's ``coordination.redis_url`` (``None``: the local file)."""
+    from ._app import Globals
 
-
-def _step_row(step: Mapping[str, Any]) -> list[str]:
-    from ._progress import format_cost
-
-    usage = step.get("usage")
-    usage = usage if isinstance(usage, Mapping) else {}
-    tokens_in, tokens_out = (_number(usage.get(k)) or 0 for k in ("input_tokens", "output_tokens"))
-    status = str(step.get("status", "?"))
-    return [
-        str(step.get("id", "?")),
-        str(step.get("agent", "?")),
-        "cached" if step.get("cached") and status == "succeeded" else status,
-        str(step.get("attempts", 0)),
-        _seconds(_number(step.get("elapsed_s"))),
-        f"{tokens_in:,.0f}/{tokens_out:,.0f}",
-        format_cost(_number(step.get("cost_usd"))),
-        _note(step),
-    ]
-
-
-_STEP_COLUMNS = ("step", "agent", "status", "attempts", "elapsed", "tokens in/out", "cost", "note")
+    return redis_url(Globals.of(ctx), redis)
 
 
 @app.command("show")
@@ -301,12 +268,22 @@ def show(
     ],
     timeline: TimelineOption = False,
     html: HtmlOption = None,
+    redis: RedisOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one run: its facts and a table of its steps ([bold]--json[/]: its --json document).
 
-    [bold]--timeline[/]: a Gantt chart instead of the table; [bold]--html FILE[/]: it as a page."""
-    record = find_run(run_id)
+    [bold]--timeline[/]: a Gantt chart instead of the table; [bold]--html FILE[/]: it as a page.
+    [bold]--redis URL[/] (or [bold]coordination.redis_url[/]): a run of the workers
+    ([bold]cft submit[/]), read from the Redis journal when the local one has no such run."""
+    url = None if redis is None else _show_url(ctx, redis)
+    try:
+        record = find_run(run_id, redis=url)
+    except ConfigError:
+        url = _show_url(ctx, None) if redis is None else None
+        if url is None:
+            raise
+        record = find_run(run_id, redis=url)
     charts = Timelines.of(ctx, document_of(record), draw=timeline, html=html)
     if as_json:
         _console.print_json(charts.document)
@@ -328,7 +305,8 @@ def show(
     if waiting:
         for line in waiting_lines(short_id(record.run_id), waiting):
             _console.detail(line)
-    elif record.kind == "workflow" and record.status != "succeeded":
+    elif url is None and record.kind == "workflow" and record.status != "succeeded":
+        # A worker's run (in Redis) is resumed by the workers, not by workflow resume.
         _console.detail(f"resume with: cft workflow resume {short_id(record.run_id)}")
 
 

@@ -33,6 +33,7 @@ from ._app import (
 )
 from ._timeline_cli import TimelineOption
 from ._workflow_run import RunOptions, drive, report
+from .batches import BatchOption
 
 if TYPE_CHECKING:
     from .._config import Config, StepConfig, WorkflowConfig
@@ -230,6 +231,8 @@ def run(
     workspace: WorkspaceOption = None,
     budget: BudgetOption = None,
     timeline: TimelineOption = False,
+    batch: BatchOption = False,
+    markdown: _console.MarkdownOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run a workflow as a DAG: each step starts as soon as its own dependencies are done.
@@ -254,6 +257,8 @@ def run(
         as_json=as_json,
         budget_usd=budget,
         timeline=timeline,
+        batch=batch,
+        markdown=markdown,
     )
     config = settings.load()
     _workflow(config, name)
@@ -285,6 +290,8 @@ def resume(
     workspace: WorkspaceOption = None,
     budget: BudgetOption = None,
     timeline: TimelineOption = False,
+    batch: BatchOption = False,
+    markdown: _console.MarkdownOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Continue a journalled workflow run: only the steps that did not finish run again.
@@ -308,6 +315,8 @@ def resume(
         as_json=as_json,
         budget_usd=budget,
         timeline=timeline,
+        batch=batch,
+        markdown=markdown,
     )
     config = settings.load()
     full_id = run_trio(_resumable, config, run_id.strip(), force)

@@ -7,7 +7,8 @@ Force's ``record_execution`` keywords (agent, task, success, time, model,
 tokens, error type, workflow) are turned into the same events a step of the
 engine emits, so the line is indistinguishable from one ``cft run`` writes;
 the task itself is kept only as its hash, as everywhere else. Each line carries
-the config's project key (:func:`recorder_for`), as an engine's lines do.
+the config's project key (:func:`recorder_for`), as an engine's lines do, and
+is priced at the config's prices (:func:`pricing_of`: ``pricing`` over the table).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any
 
 import anyio
 
+from .._errors import ConfigError
 from .._events import StepFailed, StepQueued, StepSucceeded, StepTimedOut, WorkflowStarted
 from .._metrics import MetricsRecorder, hash_task, project_key_of
-from .._pricing import cost_usd
+from .._pricing import DEFAULT_PRICING, Pricing
 from .._results import StepResult, StepStatus
 from .._types import Usage
 
-__all__ = ["record_execution", "recorder_for"]
+__all__ = ["pricing_of", "record_execution", "recorder_for"]
 
 
 def recorder_for(
@@ -46,6 +48,23 @@ def recorder_for(
     return MetricsRecorder(metrics_dir(), project=project)
 
 
+def pricing_of(document: dict[str, Any] | None) -> Pricing:
+    """The prices of a ``claude.json`` document: its ``pricing`` section over the table.
+
+    A section the loader would refuse prices nothing: the table's prices stand
+    (the engine refuses the same document with the reason when it runs it).
+
+    Args:
+        document: the orchestrator's ``claude.json`` content (``None`` before it is read).
+    """
+    from .._config._schema import read_pricing
+
+    try:
+        return Pricing.from_overrides(read_pricing(document or {}))
+    except ConfigError:
+        return DEFAULT_PRICING
+
+
 def record_execution(
     recorder: MetricsRecorder,
     *,
@@ -60,6 +79,7 @@ def record_execution(
     workflow_name: str | None = None,
     workflow_position: int | None = None,
     cached: bool = False,
+    pricing: Pricing = DEFAULT_PRICING,
     **_unused: Any,
 ) -> None:
     """Give ``recorder`` the events of one finished run (it buffers the line).
@@ -78,6 +98,7 @@ def record_execution(
         workflow_name: the workflow it ran in, if any.
         workflow_position: accepted, as Claude Force's tracker took it.
         cached: answered by the response cache.
+        pricing: the prices its cost is counted at (:func:`pricing_of` the config).
     """
     now = anyio.current_time()
     finished = datetime.now(UTC)
@@ -103,7 +124,7 @@ def record_execution(
         finished_at=finished,
         elapsed_s=elapsed_s,
         usage=usage,
-        cost_usd=cost_usd(usage, model),
+        cost_usd=pricing.cost_usd(usage, model),
     )
     event = StepSucceeded if success else StepTimedOut if status == "timed_out" else StepFailed
     recorder(event(run_id, agent_name, result, now))

@@ -50,7 +50,7 @@ from ._async_results import (
     succeeded,
 )
 from ._async_stack import CURRENT_AGENT, EngineClient, StackSlot, open_compat_stack
-from ._async_tracking import record_execution, recorder_for
+from ._async_tracking import pricing_of, record_execution, recorder_for
 from ._loading import agent_entry, read_agent_file, read_claude_json
 
 __all__ = ["AsyncAgentOrchestrator", "AsyncAgentResult"]
@@ -390,7 +390,7 @@ class AsyncAgentOrchestrator:
         if not self.enable_tracking:
             return
         self._recorder = recorder_for(self._recorder, self.config_path, self._config)
-        record_execution(self._recorder, **kwargs)
+        record_execution(self._recorder, pricing=pricing_of(self._config), **kwargs)
         # One small write, as the engine's own hook does: cheaper than a hop to a thread.
         self._recorder.flush()
 

@@ -42,6 +42,13 @@ def _m(
 
 #: Newest first, as ``GET /v1/models`` lists them.
 MODELS: Final[tuple[ModelSpec, ...]] = (
+    _m("claude-fable-5-2", "Claude Fable 5.2", "2026-11-09", 128_000, context=1_000_000),
+    _m("claude-haiku-5-5", "Claude Haiku 5.5", "2026-10-07", 128_000, context=1_000_000),
+    _m("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-09-28", 128_000, context=1_000_000),
+    _m("claude-opus-5-5", "Claude Opus 5.5", "2026-09-23", 128_000, context=1_000_000),
+    _m("claude-fable-5-1", "Claude Fable 5.1", "2026-09-01", 128_000, context=1_000_000),
+    _m("claude-mythos-5-1", "Claude Mythos 5.1", "2026-09-01", 128_000, context=1_000_000),
+    _m("claude-opus-5", "Claude Opus 5", "2026-07-24", 128_000, context=1_000_000),
     _m("claude-fable-5", "Claude Fable 5", "2026-09-15", 128_000, context=1_000_000),
     _m("claude-mythos-5", "Claude Mythos 5", "2026-09-15", 128_000, context=1_000_000),
     _m("claude-sonnet-5", "Claude Sonnet 5", "2026-07-01", 128_000, context=1_000_000),
@@ -64,6 +71,7 @@ MODELS: Final[tuple[ModelSpec, ...]] = (
     _m("claude-3-5-sonnet-20241022", "Claude Sonnet 3.5", "2024-10-22", 8_192,
        "claude-3-5-sonnet-latest", thinking=False),
     _m("claude-3-haiku-20240307", "Claude Haiku 3", "2024-03-07", 4_096, thinking=False),
+    _m("claude-3-opus-20240229", "Claude Opus 3", "2024-02-29", 4_096, thinking=False),
 )  # fmt: skip
 
 _BY_NAME: Final[Mapping[str, ModelSpec]] = {
