@@ -20,12 +20,13 @@ shift the seeded sequence.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
+
+from ._faults import check_rates, draw_kind, parse_rates
 
 __all__ = ["BATCH_FAULT_KINDS", "BatchFaultPlan", "entry_fault"]
 
@@ -57,19 +58,7 @@ class BatchFaultPlan:
     rates: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for kind, rate in self.rates:
-            if kind not in BATCH_FAULT_KINDS:
-                known = ", ".join(BATCH_FAULT_KINDS)
-                raise ValueError(f"unknown batch fault kind {kind!r} (known: {known})")
-            if kind in seen:
-                raise ValueError(f"batch fault kind {kind!r} is given twice")
-            seen.add(kind)
-            if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
-                raise ValueError(f"probability of {kind!r} must be between 0 and 1, got {rate}")
-        total = sum(rate for _, rate in self.rates)
-        if total > 1.0 + 1e-9:
-            raise ValueError(f"batch fault probabilities add up to {total:g}, more than 1")
+        check_rates(self.rates, BATCH_FAULT_KINDS, "batch fault")
 
     @classmethod
     def parse(cls, spec: str) -> BatchFaultPlan:
@@ -78,29 +67,11 @@ class BatchFaultPlan:
         Raises:
             ValueError: naming the item that is malformed, unknown or out of range.
         """
-        rates: list[tuple[str, float]] = []
-        for raw in spec.split(","):
-            item = raw.strip()
-            if not item:
-                continue
-            kind, _, prob = item.partition(":")
-            try:
-                rates.append((kind.strip(), float(prob)))
-            except ValueError:
-                raise ValueError(
-                    f"batch fault spec item {item!r} is not KIND:PROBABILITY (e.g. 'errored:0.1')"
-                ) from None
-        return cls(tuple(rates))
+        return cls(parse_rates(spec, "batch fault", "errored:0.1"))
 
     def draw(self, rng: random.Random) -> str | None:
         """This entry's outcome kind (``None``: processed normally), with one draw from ``rng``."""
-        u = rng.random()
-        cumulative = 0.0
-        for kind, rate in self.rates:
-            cumulative += rate
-            if u < cumulative:
-                return kind
-        return None
+        return draw_kind(self.rates, rng)
 
     def __str__(self) -> str:
         return ",".join(f"{kind}:{rate:g}" for kind, rate in self.rates)

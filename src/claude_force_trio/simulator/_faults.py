@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -96,18 +96,7 @@ class FaultPlan:
     rates: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for kind, rate in self.rates:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
-            if kind in seen:
-                raise ValueError(f"fault kind {kind!r} is given twice")
-            seen.add(kind)
-            if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
-                raise ValueError(f"probability of {kind!r} must be between 0 and 1, got {rate}")
-        total = sum(rate for _, rate in self.rates)
-        if total > 1.0 + 1e-9:
-            raise ValueError(f"fault probabilities add up to {total:g}, more than 1")
+        check_rates(self.rates, FAULT_KINDS, "fault")
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:
@@ -116,34 +105,62 @@ class FaultPlan:
         Raises:
             ValueError: naming the item that is malformed, unknown or out of range.
         """
-        rates: list[tuple[str, float]] = []
-        for raw in spec.split(","):
-            item = raw.strip()
-            if not item:
-                continue
-            kind, sep, prob = item.partition(":")
-            if not sep or not kind.strip() or not prob.strip():
-                raise ValueError(
-                    f"fault spec item {item!r} is not KIND:PROBABILITY (e.g. '429:0.1')"
-                )
-            try:
-                rate = float(prob)
-            except ValueError:
-                raise ValueError(
-                    f"fault spec item {item!r}: {prob.strip()!r} is not a number"
-                ) from None
-            rates.append((kind.strip(), rate))
-        return cls(tuple(rates))
+        return cls(parse_rates(spec, "fault", "429:0.1"))
 
     def draw(self, rng: random.Random) -> Fault | None:
         """Pick this request's fault (or ``None``) with one draw from ``rng``."""
-        u = rng.random()
-        cumulative = 0.0
-        for kind, rate in self.rates:
-            cumulative += rate
-            if u < cumulative:
-                return Fault(kind)
-        return None
+        kind = draw_kind(self.rates, rng)
+        return None if kind is None else Fault(kind)
 
     def __str__(self) -> str:
         return ",".join(f"{kind}:{rate:g}" for kind, rate in self.rates)
+
+
+def check_rates(rates: Sequence[tuple[str, float]], kinds: Collection[str], what: str) -> None:
+    """Refuse unknown or repeated kinds, probabilities outside 0..1, and a total above 1.
+
+    Shared by the request faults here and the batch-entry faults (``_batchfaults``);
+    ``what`` names the plan in messages (``fault``, ``batch fault``).
+    """
+    seen: set[str] = set()
+    for kind, rate in rates:
+        if kind not in kinds:
+            raise ValueError(f"unknown {what} kind {kind!r} (known: {', '.join(kinds)})")
+        if kind in seen:
+            raise ValueError(f"{what} kind {kind!r} is given twice")
+        seen.add(kind)
+        if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+            raise ValueError(f"probability of {kind!r} must be between 0 and 1, got {rate}")
+    total = sum(rate for _, rate in rates)
+    if total > 1.0 + 1e-9:
+        raise ValueError(f"{what} probabilities add up to {total:g}, more than 1")
+
+
+def parse_rates(spec: str, what: str, example: str) -> tuple[tuple[str, float], ...]:
+    """``"KIND:P,KIND:P"`` as ``(kind, p)`` pairs (unchecked); an empty spec has none."""
+    rates: list[tuple[str, float]] = []
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        kind, sep, prob = item.partition(":")
+        shape = f"{what} spec item {item!r} is not KIND:PROBABILITY"
+        if not sep or not kind.strip() or not prob.strip():
+            raise ValueError(f"{shape} (e.g. {example!r})")
+        try:
+            rate = float(prob)
+        except ValueError:
+            raise ValueError(f"{shape}: {prob.strip()!r} is not a number") from None
+        rates.append((kind.strip(), rate))
+    return tuple(rates)
+
+
+def draw_kind(rates: Sequence[tuple[str, float]], rng: random.Random) -> str | None:
+    """The kind one draw from ``rng`` lands on (``None``: beyond every rate)."""
+    u = rng.random()
+    cumulative = 0.0
+    for kind, rate in rates:
+        cumulative += rate
+        if u < cumulative:
+            return kind
+    return None
