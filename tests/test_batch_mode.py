@@ -219,8 +219,12 @@ def test_unknown_mode_is_refused() -> None:
 
 @pytest.fixture
 def sim_thread() -> Iterator[SimulatorHandle]:
-    """A simulator on a thread; batches process for 0.5 s of real time."""
-    with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0, batch_latency_s=0.5) as handle:
+    """A simulator on a thread whose batches stay in progress for the test's whole life.
+
+    It runs in real time, so a short processing time would make "still processing"
+    a race against a slow machine (0.5 s once ended a batch before ``show`` ran).
+    """
+    with run_simulator_in_thread(ttft_ms=0, tokens_per_s=0, batch_latency_s=600.0) as handle:
         yield handle
 
 

@@ -289,7 +289,7 @@ def test_breakers_and_concurrency_follow_state_lines() -> None:
 
 
 def test_the_recorder_writes_state_lines_at_once_and_closed_at_the_end(tmp_path: Path) -> None:
-    """Breaker and limit changes are flushed when they happen; close() adds a closed line."""
+    """A breaker change is flushed when it happens, the latest limit by close(), then closed."""
     rec = MetricsRecorder(tmp_path, project="p1")
     rec(finished("r1"))
     rec(BreakerStateChanged(("https://api", "m"), "closed", "open", 1.0))
@@ -314,6 +314,16 @@ def test_the_recorder_writes_state_lines_at_once_and_closed_at_the_end(tmp_path:
     stats = ReadStats()
     assert [r["run_id"] for r in read_records(tmp_path, stats=stats)] == ["r1"]
     assert (stats.lines, stats.malformed) == (1, 0)
+
+
+def test_a_moving_limit_writes_only_its_latest_value(tmp_path: Path) -> None:
+    """Fifty limit changes between two writes leave one concurrency line: the last."""
+    rec = MetricsRecorder(tmp_path, project="p1")
+    for limit in range(1, 51):
+        rec(ConcurrencyChanged(limit, "grew back", float(limit)))
+    rec.close()
+    docs = [json.loads(line) for line in (tmp_path / "executions.jsonl").read_bytes().splitlines()]
+    assert [(d["kind"], d.get("limit")) for d in docs] == [("concurrency", 50), ("closed", None)]
 
 
 def test_call_lines_keep_their_shape(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from claude_force_trio._metrics._record import is_state_line
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CALLS = 300
 CONCURRENCY = 256
@@ -98,5 +100,8 @@ def test_fd_limited_run_many_finishes(
     failed = [r for r in results if r["status"] != "succeeded"]
     assert len(failed) <= CALLS // 100, {r["error_type"] for r in failed}
     assert not [r for r in failed if r["error_type"] == "CircuitOpenError"]
-    records = Path(env["CFT_HOME"], "metrics", "executions.jsonl").read_text().splitlines()
+    lines = Path(env["CFT_HOME"], "metrics", "executions.jsonl").read_bytes().splitlines()
+    records = [line for line in lines if not is_state_line(line)]
     assert len(records) == CALLS, f"{len(records)} metrics records for {CALLS} calls"
+    # The limit moved all the time here; only its latest value per write is kept.
+    assert len(lines) - len(records) < CALLS // 10

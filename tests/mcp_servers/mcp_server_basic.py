@@ -152,6 +152,9 @@ async def serve_http() -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    # Listening before the port is announced: a client that connects while the server
+    # still starts waits in the backlog instead of being refused.
+    sock.listen(128)
     print(sock.getsockname()[1], flush=True)
     app = server.streamable_http_app()
     config = uvicorn.Config(app, log_level="warning")

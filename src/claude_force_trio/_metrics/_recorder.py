@@ -10,9 +10,12 @@ Why buffered and flushed synchronously: a hook runs in the engine's task and
 must not block, but a flush is a single ``write`` of a few kilobytes to the
 page cache — microseconds, cheaper than a hop to a worker thread. So lines
 wait in memory and are written at :class:`WorkflowFinished`, every
-``flush_every`` lines, and at :meth:`MetricsRecorder.close`. A breaker or
-concurrency change (a state line, :mod:`._record`) is flushed at once: it is
-rare, and ``cft dashboard`` shows it as current.
+``flush_every`` lines, and at :meth:`MetricsRecorder.close`. A breaker change
+(a state line, :mod:`._record`) is flushed at once: it is rare, and ``cft
+dashboard`` shows it as current. A concurrency change is not rare (the
+adaptive limit moves on every 429 and grows back call by call), so only the
+latest one is kept, and it is written with the next flush, or by the next
+event at least :data:`LIMIT_EVERY_S` after the last write.
 :meth:`MetricsRecorder.aflush` and :meth:`MetricsRecorder.aclose` do the same in
 a worker thread, for callers who never touch the disk in-loop. A flush the
 engine triggers while such a thread is writing does not wait for it: its lines
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -50,8 +54,8 @@ MAX_BUFFERED = 10_000
 #: full disk or a descriptor shortage may pass); :meth:`MetricsRecorder.close`
 #: cannot pause without blocking an event loop that calls it, so it retries at once.
 CLOSE_PAUSES_S = (0.05, 0.25)
-#: Events written as state lines, flushed as soon as they happen.
-_STATE_EVENTS = (BreakerStateChanged, ConcurrencyChanged)
+#: How stale the last concurrency line written may get while calls go on (seconds).
+LIMIT_EVERY_S = 1.0
 #: Writes the last flush tries before it reports lines it could not write.
 CLOSE_ATTEMPTS = len(CLOSE_PAUSES_S) + 1
 
@@ -91,6 +95,9 @@ class MetricsRecorder:
         # Buffered lines at which a finished call triggers a flush; pushed back after a
         # failed write, so a full disk is not retried on every single call.
         self._next_try = flush_every
+        #: The latest concurrency line not yet written (only the latest is kept).
+        self._limit_line: str | None = None
+        self._limit_written = time.monotonic()
 
     @property
     def directory(self) -> Path:
@@ -115,12 +122,18 @@ class MetricsRecorder:
     def __call__(self, event: Event) -> None:
         """Receive one engine event (the :class:`Hook` protocol)."""
         line = self._records.line(event)
-        if line is not None:
+        if isinstance(event, ConcurrencyChanged):
+            self._limit_line = line
+        elif line is not None:
             self._add(line)
-            if len(self._buffer) >= self._next_try or isinstance(event, _STATE_EVENTS):
+            if len(self._buffer) >= self._next_try or isinstance(event, BreakerStateChanged):
                 self._flush(wait=False)
+                return
         elif isinstance(event, WorkflowFinished):
             self.flush()
+            return
+        if self._limit_line is not None and time.monotonic() - self._limit_written >= LIMIT_EVERY_S:
+            self._flush(wait=False)
 
     def _add(self, line: str) -> None:
         with self._lock:
@@ -180,6 +193,10 @@ class MetricsRecorder:
         try:
             with self._lock:
                 lines, self._buffer = self._buffer, []
+                if self._limit_line is not None:
+                    lines.append(self._limit_line)
+                    self._limit_line = None
+                    self._limit_written = time.monotonic()
             if not lines:
                 return None
             data = "".join(lines).encode("utf-8")
@@ -226,7 +243,13 @@ class MetricsRecorder:
             self._give_up(await anyio.to_thread.run_sync(self._write))
 
     def _closing(self) -> None:
-        """Buffer the ``closed`` state line when this engine wrote breaker or limit changes."""
+        """Buffer the ``closed`` state line when this engine wrote breaker or limit changes.
+
+        The latest limit line, if it was never written, goes first: ``closed`` is last.
+        """
+        limit, self._limit_line = self._limit_line, None
+        if limit is not None:
+            self._add(limit)
         line = self._records.closed_line()
         if line is not None:
             self._add(line)
