@@ -20,7 +20,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +46,11 @@ from claude_force_trio.simulator import RequestRecord, SimulatorConfig
 from claude_force_trio.simulator._thread import SimulatorHandle, run_simulator_in_thread
 
 from .engine_support import TASK_RE
+from .test_journal_store import Clock, step  # the SQLite journal's own test helpers
 
-T0 = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 CFT = [sys.executable, "-m", "claude_force_trio"]
 STEPS = ("a", "b", "c")
 JOB_RE = re.compile(r"\[\[(\d+)\]\]")
-
-
-class Clock:
-    """A settable wall clock for ``started_at`` and friends."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-def step(step_id: str, status: str = "succeeded", **extra: Any) -> dict[str, Any]:
-    """A step document as the engine journals it (the fields the journal reads)."""
-    return {"id": step_id, "agent": "worker", "status": status, "output": "ok", **extra}
 
 
 def redis_client(url: str) -> Any:
