@@ -118,7 +118,7 @@ def run(root: Path, files: list[str], *, baseline: bool, home: Path) -> int:
     env["CLAUDE_FORCE_SUITE_BASELINE"] = "1" if baseline else "0"
     deselect = [] if baseline else [f"--deselect={test_id}" for test_id in exclusions(files)]
     command = [
-        *(sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"),
+        *(sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"),
         *("-p", "claude_force_shim_plugin", "-o", "addopts=", "-W", "ignore"),
         *deselect,
         *files,

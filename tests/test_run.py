@@ -16,7 +16,7 @@ from claude_force_trio._dag import build_graph
 from claude_force_trio._events import Event, StepCancelled, StepSkipped
 from claude_force_trio._prompts import DependencyOutput
 from claude_force_trio._results import StepResult, StepStatus, WorkflowResult
-from claude_force_trio._run import WorkflowRun, check_timeout
+from claude_force_trio._run import WorkflowRun, admission_bound, check_timeout
 
 Spec = Sequence[tuple[str, Sequence[str]]]
 
@@ -87,6 +87,7 @@ async def execute(
     sequential: bool = False,
     stop: trio.Event | None = None,
     events: list[Event] | None = None,
+    max_active: int | None = None,
 ) -> WorkflowResult:
     """Run ``spec`` with ``steps`` and return the result."""
     wf = workflow(spec)
@@ -98,6 +99,7 @@ async def execute(
         emit=(events if events is not None else []).append,
         keep_going=keep_going,
         sequential=sequential,
+        max_active=max_active,
     )
     return await run.execute(timeout_s, stop)
 
@@ -225,3 +227,90 @@ def test_infinite_timeout_means_none_and_bools_are_not_numbers() -> None:
     assert check_timeout(2, "t") == 2.0
     with pytest.raises(TypeError, match="must be a number"):
         check_timeout(True, "t")
+
+
+# -- the bound on steps under way ----------------------------------------------------------
+
+WIDE: Spec = [(f"s{i}", []) for i in range(6)]
+
+
+async def test_at_most_max_active_steps_are_under_way(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Six ready 1 s steps, two at a time: queued ones start in config order, two each second."""
+    steps = Steps({})
+    result = await execute(WIDE, steps, max_active=2)
+    assert result.status == "succeeded"
+    assert dict(steps.log) == {"s0": 0.0, "s1": 0.0, "s2": 1.0, "s3": 1.0, "s4": 2.0, "s5": 2.0}
+    assert sorted(steps.built[:2]) == ["s0", "s1"]  # a queued step is built when it starts
+    assert result.elapsed_s == 3.0
+
+
+async def test_a_freed_task_runs_its_dependent_before_the_queue(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The one bounded slot runs a chain on: ``a`` → ``b`` first, then the queued ``c``."""
+    steps = Steps({"a": 1.0, "b": 1.0, "c": 1.0})
+    result = await execute([("a", []), ("b", ["a"]), ("c", [])], steps, max_active=1)
+    assert result.status == "succeeded"
+    assert steps.log == [("a", 0.0), ("b", 1.0), ("c", 2.0)]
+
+
+async def test_dependents_over_the_bound_wait_their_turn(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A step releasing four dependents runs one, starts one more, and queues two."""
+    spec: Spec = [("top", [])] + [(f"d{i}", ["top"]) for i in range(4)]
+    steps = Steps({})
+    result = await execute(spec, steps, max_active=2)
+    assert result.status == "succeeded"
+    assert dict(steps.log) == {"top": 0.0, "d0": 1.0, "d1": 1.0, "d2": 2.0, "d3": 2.0}
+
+
+async def test_queued_steps_never_start_after_a_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Steps still queued when the run times out are skipped, not cancelled: they never began."""
+    events: list[Event] = []
+    result = await execute(WIDE, Steps({}), max_active=2, timeout_s=1.5, events=events)
+    assert result.status == "timed_out"
+    statuses = {s.id: s.status for s in result.steps}
+    assert statuses == {
+        "s0": "succeeded", "s1": "succeeded", "s2": "cancelled", "s3": "cancelled",
+        "s4": "skipped", "s5": "skipped",
+    }  # fmt: skip
+    assert result.step("s4").error == "the workflow timed out before it could start"
+    assert sorted(e.step_id for e in events if isinstance(e, StepCancelled)) == ["s2", "s3"]
+
+
+async def test_a_failure_leaves_the_queue_unstarted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Fail-fast: the first failure stops the run, and queued steps are skipped unstarted."""
+    steps = Steps({"s0": 0.5}, failing=frozenset({"s0"}))
+    result = await execute(WIDE, steps, max_active=2)
+    assert result.status == "failed"
+    assert sorted(sid for sid, _ in steps.log) == ["s0", "s1"]
+    assert {s.id for s in result.steps if s.status == "skipped"} == {"s2", "s3", "s4", "s5"}
+
+
+async def test_keep_going_drains_the_queue_after_a_failure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With ``keep_going`` a failure frees its task for the queued steps, which all run."""
+    steps = Steps({"s0": 0.5}, failing=frozenset({"s0"}))
+    result = await execute(WIDE, steps, max_active=2, keep_going=True)
+    assert result.status == "failed"
+    assert dict(steps.log) == {
+        "s0": 0.0, "s1": 0.0, "s2": 0.5, "s3": 1.0, "s4": 1.5, "s5": 2.0
+    }  # fmt: skip
+    assert [s.status for s in result.steps].count("succeeded") == 5
+
+
+def test_the_bound_is_twice_the_slots_and_sixteen() -> None:
+    """The engine's bound leaves started steps ready for every freed slot; zero is refused."""
+    assert admission_bound(10) == 36
+    assert admission_bound(256) == 528
+    wf = workflow(WIDE)
+    with pytest.raises(ValueError, match="max_active must be at least 1, not 0"):
+        WorkflowRun(wf, build_graph(wf), Steps({}), run_id="r", emit=print, max_active=0)

@@ -1,12 +1,11 @@
 """The engine: shared resources, and the three ways to use them (one agent, many, a workflow).
 
-Data flows one way: the engine builds a :class:`~claude_force_trio._step.Step`
-for each thing to run and, for a workflow, hands a ``WorkflowRun`` a factory of
-them; the run schedules, the step lives its life, and neither calls back into
-the engine. What the engine holds (``_resources``) lives as long as it does. With
-a journal each step's result is durable before it counts as done, so
-:meth:`Engine.resume_workflow` can finish a run killed at any moment. All of it
-is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
+Data flows one way: the engine builds a :class:`~claude_force_trio._step.Step` for each
+thing to run and, for a workflow, hands a ``WorkflowRun`` a factory of them; the run
+schedules, the step lives its life, and neither calls back into the engine. What the engine
+holds (``_resources``) lives as long as it does. With a journal each step's result is durable
+before it counts as done, so :meth:`Engine.resume_workflow` can finish a run killed at any
+moment. All of it is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from ._reply_stream import RestartCallback, TextCallback
 from ._resources import EngineParts, JournalChoice, MetricsChoice, open_parts
 from ._results import StepResult, WorkflowResult
 from ._resume import RunPlan, load_resumable
-from ._run import StopSignal
+from ._run import StopSignal, admission_bound
 from ._run_budget import run_budget
 from ._step import Step, StepServices, StepSpec
 from ._text import check_text
@@ -54,14 +53,12 @@ class Engine:
         config: the loaded configuration.
         backend: where requests go.
         hooks: called with every :class:`~claude_force_trio.Event` (append to add one).
-        resilience: the retry policy, circuit breakers and adaptive limiter every
-            request goes through; ``resilience.breakers.statistics()`` and
-            ``resilience.limiter.statistics()`` are snapshots for dashboards.
+        resilience: the retries, circuit breakers and adaptive limiter of every request;
+            ``resilience.breakers.statistics()``, ``.limiter.statistics()``: snapshots.
         response_cache: the response cache (always present: its policy says whether it is used).
         memory: agent memory (``None`` when it is off).
-        toolset: every agent's tools; ``toolset.warnings`` says what is not offered, and why.
-        journal: the run journal every workflow run and ``run_many`` is written
-            to (``None`` when it is off).
+        toolset: every agent's tools; ``toolset.warnings``: what is not offered, and why.
+        journal: the run journal of every workflow run and ``run_many`` (``None`` when off).
         batches: the Message Batches layer in batch mode (``docs/batches.md``), else ``None``.
     """
 
@@ -77,6 +74,7 @@ class Engine:
         self.prompt_cache = prompt_cache
         self._base_url = parts.calls.base_url
         self.batches = parts.calls.batches
+        self._max_active = None if self.batches else admission_bound(self.max_concurrency)
         # What tools' failures say is scrubbed of the key, like every server-provided text.
         redact = Redactor(parts.backend.api_key)
         lent = (parts.calls.top, config.defaults, prompt_cache, parts.memory, config.memory)
@@ -149,8 +147,7 @@ class Engine:
                 failed attempt had delivered text, now void; without it a retried
                 stream repeats: partial text, then the whole reply.
             hooks: extra hooks for this call only.
-            budget_usd: the most this run may spend (default ``budget.per_run_usd``;
-                see :meth:`run_workflow`).
+            budget_usd: the most this run may spend (``budget.per_run_usd``; :meth:`run_workflow`).
 
         Raises:
             ConfigError: unknown agent, empty task, or one that is not UTF-8 text.
@@ -182,8 +179,8 @@ class Engine:
     ) -> list[StepResult]:
         """Run ``(agent, task)`` pairs concurrently; results come back in input order.
 
-        Journalled (with a journal) as kind ``many``; ``budget_usd`` caps all the
-        jobs together (default ``budget.per_run_usd``).
+        Journalled (with a journal) as kind ``many``; ``budget_usd`` caps all the jobs
+        together (default ``budget.per_run_usd``).
 
         Raises:
             ConfigError: an unknown agent or a task that is not UTF-8 text, naming
@@ -204,7 +201,8 @@ class Engine:
             )
             for index, (agent, task) in enumerate(jobs)
         ]
-        return await run_all(steps, JournalledRun(self.journal, run[0]))
+        journalled = JournalledRun(self.journal, run[0])
+        return await run_all(steps, journalled, max_active=self._max_active)
 
     # -- a workflow -------------------------------------------------------------------
 
@@ -322,7 +320,8 @@ class Engine:
                 budget=budget,
             )
 
-        return await execute_plan(plan, options, self.config, self.journal, emitter, build)
+        parts = (self.config, self.journal, emitter, build)
+        return await execute_plan(plan, options, *parts, max_active=self._max_active)
 
 
 @asynccontextmanager
@@ -354,20 +353,21 @@ async def open_engine(
             ``ConfigError`` — the library never answers with the simulator unasked.
         hooks: called with every event.
         max_concurrency: the most requests in flight, and the pool's size (default
-            ``performance.max_concurrent_agents``); the adaptive limit's ceiling.
+            ``performance.max_concurrent_agents``); the adaptive limit's ceiling. Twice as
+            many steps (and 16 more) are under way at once; more wait, not yet started.
         prompt_cache: mark agent definitions with ``cache_control``.
         transport: an httpx transport (``httpx.MockTransport`` in tests): requests
             never leave the process.
         simulator: a ``SimulatorConfig`` for the embedded simulator.
         rng: the retry jitter's source; seed one for reproducible delays in tests.
-        cache: ``False`` is ``--no-cache`` (neither read nor written); else the
-            config decides (``cache.enabled``, per-agent ``cache``, ``exclude_agents``…).
+        cache: ``False`` is ``--no-cache`` (neither read nor written); else the config
+            decides (``cache.enabled``, per-agent ``cache``, ``exclude_agents``…).
         memory: agent memory on or off (default ``memory.enabled``), in ``$CFT_HOME/memory``.
         tools: library tools agents may name: functions (sync or async) or ``Tool`` objects.
-        workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may
-            read; without one they are not offered (see ``engine.toolset.warnings``).
-        journal: the run journal: ``None``/``False`` for none (the default),
-            ``True`` for ``$CFT_HOME/runs/journal.db``, a path, or an open ``RedisJournal``.
+        workspace: the folder ``read_file``, ``list_files`` and ``search_text`` may read;
+            without one they are not offered (see ``engine.toolset.warnings``).
+        journal: the run journal: ``None``/``False`` for none (the default), ``True`` for
+            ``$CFT_HOME/runs/journal.db``, a path, or an open ``RedisJournal``.
         metrics: record each call (with ``config.project_key``) in ``$CFT_HOME/metrics``
             (``True``), nowhere (``False``) or a folder; a hook flushed on close.
         mode: ``"live"`` or ``"batch"``: through Message Batches, half price (docs/batches.md).

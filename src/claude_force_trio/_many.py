@@ -3,6 +3,11 @@
 Kept apart from the engine, which builds the steps: this is only the running
 of them, and the journal's writes around it (the run's start, each job's
 result as it finishes, the run's document at the end).
+
+With ``max_active`` the jobs run in that many tasks, each taking the next job
+when it finishes one, instead of one task a job: 10,000 jobs at 10 requests in
+flight would otherwise be 10,000 tasks parked at the limiter (see the bound in
+:mod:`._run`).
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ if TYPE_CHECKING:
 __all__ = ["run_all"]
 
 
-async def run_all(steps: Sequence[StepHandle], journalled: JournalledRun) -> list[StepResult]:
+async def run_all(
+    steps: Sequence[StepHandle], journalled: JournalledRun, *, max_active: int | None = None
+) -> list[StepResult]:
     """Run ``steps`` concurrently and return their results in input order.
 
     Args:
         steps: the jobs' steps.
         journalled: the run's journal writes (no-ops when the journal is off);
             each job is journalled as ``jobs[INDEX]``, since jobs may share an agent.
+        max_active: the most jobs under way at once, or ``None`` for all of them.
 
     Raises:
         JournalWriteError: the journal could not be written.
@@ -47,9 +55,18 @@ async def run_all(steps: Sequence[StepHandle], journalled: JournalledRun) -> lis
             return
         results[index] = result
 
+    pending = iter(enumerate(steps))
+
+    async def worker() -> None:
+        for index, step in pending:  # shared: each job is taken by one worker
+            await one(index, step)
+            if failures:
+                return
+
+    workers = len(steps) if max_active is None else min(max_active, len(steps))
     async with anyio.create_task_group() as group:
-        for index, step in enumerate(steps):
-            group.start_soon(one, index, step)
+        for _ in range(workers):
+            group.start_soon(worker)
     if failures:  # one error, not a group of them: the first write that failed
         raise failures[0]
     done = [result for result in results if result is not None]

@@ -31,15 +31,28 @@ step with no decision (``_approval``) returns ``waiting_approval``. It is
 recorded like any result, but it releases no dependent (they end ``skipped``,
 "waiting for approval of 'STEP'") and cancels nothing, so independent branches
 run on; the run then ends ``waiting_approval`` unless something failed.
+
+Why a bound on how many steps are under way (``max_active``): a step that is
+ready but finds every request slot taken would only park at the limiter, and a
+parked step is not free — its task, its deadline's cancel scope, its call stack
+down to the limiter's waiter, ~12 KB — nor is it free to the loop, which walks
+every parked task's wake-up. So at most ``max_active`` steps are under way;
+further ready steps wait in a FIFO queue, not yet started, and a step task that
+finishes takes the next one itself. The engine sets the bound above the request
+slots (twice as many, and 16 more), so a slot never idles for want of a started
+step while the others build prompts, read the cache or run tools; ``None`` (batch
+mode, whose calls wait for a whole batch) starts every ready step at once.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import anyio
+import anyio.lowlevel
 
 from ._config import StepConfig, WorkflowConfig
 from ._dag import Graph
@@ -60,6 +73,7 @@ __all__ = [
     "StepRecorder",
     "StopSignal",
     "WorkflowRun",
+    "admission_bound",
     "check_tasks",
     "check_timeout",
 ]
@@ -90,6 +104,15 @@ StepFactory = Callable[[StepConfig, Sequence[DependencyOutput]], StepHandle]
 
 #: Makes a finished step's result durable; the step counts as done only once it returns.
 StepRecorder = Callable[[StepResult], Awaitable[object]]
+
+
+def admission_bound(max_concurrency: int) -> int:
+    """How many steps may be under way with ``max_concurrency`` request slots.
+
+    Twice the slots, and 16 more: enough started steps that a freed slot is
+    taken at once while others build prompts, read the cache or run tools.
+    """
+    return 2 * max_concurrency + 16
 
 
 def check_timeout(value: float, name: str) -> float:
@@ -140,6 +163,8 @@ class WorkflowRun:
             on unrecorded.
         done: results of steps that already succeeded (a resume): they count
             as finished from the start and are not run.
+        max_active: the most steps under way at once (see the module docstring),
+            or ``None`` for no bound.
     """
 
     def __init__(
@@ -154,7 +179,10 @@ class WorkflowRun:
         keep_going: bool = False,
         record: StepRecorder | None = None,
         done: Mapping[str, StepResult] | None = None,
+        max_active: int | None = None,
     ) -> None:
+        if max_active is not None and max_active < 1:
+            raise ValueError(f"max_active must be at least 1, not {max_active}")
         self.workflow = workflow
         self.graph = graph
         self.run_id = run_id
@@ -169,6 +197,9 @@ class WorkflowRun:
         self._group: anyio.abc.TaskGroup | None = None
         self._record = record
         self._record_error: Exception | None = None
+        self._max_active = math.inf if max_active is None else max_active
+        self._active = 0  # step tasks under way
+        self._queued: deque[str] = deque()  # ready steps not yet started (over the bound)
         for step_id, result in (done or {}).items():
             self._results[step_id] = result
             self._release(step_id, launch=False)
@@ -238,8 +269,25 @@ class WorkflowRun:
         return "succeeded"
 
     def _launch(self, step_id: str) -> None:
+        """Start ``step_id`` in a task of its own, or queue it while the bound is reached."""
+        if self._active >= self._max_active:
+            self._queued.append(step_id)
+            return
         assert self._group is not None
-        self._group.start_soon(self._run_step, step_id, name=step_id)
+        self._active += 1
+        self._group.start_soon(self._run_step_task, step_id, name=step_id)
+
+    async def _run_step_task(self, step_id: str) -> None:
+        """A step task: run ``step_id``, then queued steps for as long as there are any."""
+        try:
+            await self._run_step(step_id)
+            while self._queued and not (self._failed and not self.keep_going):
+                # A run being stopped leaves the rest queued: never started, they are
+                # recorded as skipped ("... before it could start"), not as cancelled.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                await self._run_step(self._queued.popleft())
+        finally:
+            self._active -= 1
 
     def _inputs(self, step_id: str) -> list[DependencyOutput]:
         results = self._results

@@ -39,8 +39,12 @@ async def execute_plan(
     journal: Journal | None,
     emitter: Emitter,
     build: BuildStep,
+    *,
+    max_active: int | None = None,
 ) -> WorkflowResult:
     """Run ``plan`` (its ``done`` steps already finished) and journal it if ``journal``.
+
+    ``max_active`` bounds the steps under way at once (:class:`WorkflowRun`).
 
     Raises:
         ConfigError: a step with no task at all.
@@ -67,6 +71,7 @@ async def execute_plan(
         keep_going=settled.keep_going,
         record=journalled.recorder,
         done=plan.done,
+        max_active=max_active,
     )
     result = await run.execute(settled.deadline_s, options.stop)
     await journalled.finish(result.to_dict())
