@@ -14,9 +14,10 @@ import trio.testing
 from claude_force_trio._config import StepConfig, WorkflowConfig
 from claude_force_trio._dag import build_graph
 from claude_force_trio._events import Event, StepCancelled, StepSkipped
+from claude_force_trio._options import check_timeout
 from claude_force_trio._prompts import DependencyOutput
 from claude_force_trio._results import StepResult, StepStatus, WorkflowResult
-from claude_force_trio._run import WorkflowRun, admission_bound, check_timeout
+from claude_force_trio._run import WorkflowRun, admission_bound
 
 Spec = Sequence[tuple[str, Sequence[str]]]
 

@@ -7,18 +7,19 @@ in one place means a resumed run obeys exactly the rules a fresh one does
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._run import StopSignal, check_timeout
+from ._run import StopSignal
 
 if TYPE_CHECKING:
     from ._approval import ApprovalCallback
     from ._config import Config, WorkflowConfig
     from ._events import Hook
 
-__all__ = ["RunOptions", "Settled", "timeout_or"]
+__all__ = ["RunOptions", "Settled", "check_timeout", "timeout_or"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +82,16 @@ class RunOptions:
 def timeout_or(value: float | None, name: str, default: float) -> float:
     """``value`` checked as a timeout (``ValueError`` if unusable), or ``default`` for ``None``."""
     return default if value is None else check_timeout(value, name)
+
+
+def check_timeout(value: float, name: str) -> float:
+    """Return ``value`` if it is a usable timeout in seconds, else raise ``ValueError``.
+
+    Zero, negative and NaN are refused (as trio refuses them) rather than read
+    as "no timeout" or "the default"; ``math.inf`` means no deadline.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)

@@ -56,7 +56,6 @@ import anyio.lowlevel
 
 from ._config import StepConfig, WorkflowConfig
 from ._dag import Graph
-from ._errors import ConfigError
 from ._events import (
     Event,
     StepCancelled,
@@ -74,8 +73,6 @@ __all__ = [
     "StopSignal",
     "WorkflowRun",
     "admission_bound",
-    "check_tasks",
-    "check_timeout",
 ]
 
 
@@ -113,36 +110,6 @@ def admission_bound(max_concurrency: int) -> int:
     taken at once while others build prompts, read the cache or run tools.
     """
     return 2 * max_concurrency + 16
-
-
-def check_timeout(value: float, name: str) -> float:
-    """Return ``value`` if it is a usable timeout in seconds, else raise ``ValueError``.
-
-    Zero, negative and NaN are refused (as trio refuses them) rather than read
-    as "no timeout" or "the default"; ``math.inf`` means no deadline.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def check_tasks(workflow: WorkflowConfig, run_task: str | None) -> None:
-    """Refuse a run in which some step would have no task at all.
-
-    Raises:
-        ConfigError: naming the first such step's ``task``.
-    """
-    if run_task:
-        return
-    for step in workflow.steps:
-        if not step.task:
-            raise ConfigError(
-                f"{step.path or workflow.path}.task",
-                "a task is required: set one on the step, give the workflow a task, "
-                "or pass one to the run (--task)",
-            )
 
 
 class WorkflowRun:

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 from ._approval import Gates
 from ._dag import build_graph
+from ._errors import ConfigError
 from ._journalling import JournalledRun
-from ._run import StepHandle, WorkflowRun, check_tasks
+from ._run import StepHandle, WorkflowRun
 
 if TYPE_CHECKING:
-    from ._config import Config, StepConfig
+    from ._config import Config, StepConfig, WorkflowConfig
     from ._events import Emitter
     from ._journal import Journal
     from ._options import RunOptions
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ._resume import RunPlan
     from ._step import Step
 
-__all__ = ["BuildStep", "execute_plan"]
+__all__ = ["BuildStep", "check_tasks", "execute_plan"]
 
 #: Builds the engine's step for a workflow step, given its inputs and its timeout.
 BuildStep = Callable[["StepConfig", "Sequence[DependencyOutput]", float], "Step"]
@@ -76,3 +77,20 @@ async def execute_plan(
     result = await run.execute(settled.deadline_s, options.stop)
     await journalled.finish(result.to_dict())
     return result
+
+
+def check_tasks(workflow: WorkflowConfig, run_task: str | None) -> None:
+    """Refuse a run in which some step would have no task at all.
+
+    Raises:
+        ConfigError: naming the first such step's ``task``.
+    """
+    if run_task:
+        return
+    for step in workflow.steps:
+        if not step.task:
+            raise ConfigError(
+                f"{step.path or workflow.path}.task",
+                "a task is required: set one on the step, give the workflow a task, "
+                "or pass one to the run (--task)",
+            )

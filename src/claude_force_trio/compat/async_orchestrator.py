@@ -34,8 +34,8 @@ import anyio.abc
 from .._backend import resolve_backend
 from .._errors import ConfigError
 from .._metrics import MetricsRecorder
+from .._options import check_timeout
 from .._public import publish
-from .._run import check_timeout
 from .._stack import CallStack
 from ._async_results import (
     DEFAULT_CACHE_TTL_HOURS,
