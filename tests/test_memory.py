@@ -164,7 +164,7 @@ def test_setting_up_a_file_waits_out_another_process_lock(monkeypatch: pytest.Mo
     """'database is locked' at set-up is retried; other errors, and a lock past patience, raise."""
     import time
 
-    from claude_force_trio._memory import _database
+    from claude_force_trio import _quarantine
 
     monkeypatch.setattr(time, "sleep", lambda _s: None)  # the pauses, not their length
     answers = [sqlite3.OperationalError("database is locked")] * 2 + [None]
@@ -173,18 +173,18 @@ def test_setting_up_a_file_waits_out_another_process_lock(monkeypatch: pytest.Mo
         if (answer := answers.pop(0)) is not None:
             raise answer
 
-    _database._while_locked(statement)
+    _quarantine.while_locked(statement)
     assert answers == []
 
     def broken() -> None:
         raise sqlite3.OperationalError("no such table: x")
 
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
-        _database._while_locked(broken)
+        _quarantine.while_locked(broken)
 
     def locked() -> None:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(_database, "_OPEN_PATIENCE_S", 0.0)
+    monkeypatch.setattr(_quarantine, "OPEN_PATIENCE_S", 0.0)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        _database._while_locked(locked)
+        _quarantine.while_locked(locked)

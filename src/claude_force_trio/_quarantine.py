@@ -28,6 +28,8 @@ import errno
 import os
 import sqlite3
 import stat
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +45,7 @@ __all__ = [
     "quarantine",
     "reason",
     "unfit",
+    "while_locked",
 ]
 
 #: Files SQLite keeps next to a database; they belong to it and move with it.
@@ -210,3 +213,29 @@ def reason(exc: BaseException, limit: int = 160) -> str:
     """A short, single-line description of ``exc`` for a warning."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: How long a set-up statement is retried while another process sets the same file up.
+OPEN_PATIENCE_S = 10.0
+
+
+def while_locked(statement: Callable[[], object]) -> None:
+    """Run a set-up statement, again and again while another process holds the file.
+
+    Two processes opening a new file at once both switch it to WAL and create
+    its tables; SQLite answers one of them "database is locked" at once,
+    without waiting out the busy timeout, when waiting could deadlock. So the
+    set-up is retried, with growing pauses, up to :data:`OPEN_PATIENCE_S`.
+    Blocking: call it from a worker thread.
+    """
+    deadline = time.monotonic() + OPEN_PATIENCE_S
+    pause = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # a worker thread: the event loop is not held
+        pause = min(pause * 2, 0.2)

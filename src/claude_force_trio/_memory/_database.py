@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -26,7 +25,16 @@ from typing import Literal, TypeVar
 import anyio
 
 from .._errors import ConfigError
-from .._quarantine import Identity, identity, is_damage, lenient_text, quarantine, reason, unfit
+from .._quarantine import (
+    Identity,
+    identity,
+    is_damage,
+    lenient_text,
+    quarantine,
+    reason,
+    unfit,
+    while_locked,
+)
 
 __all__ = ["Database"]
 
@@ -34,28 +42,6 @@ R = TypeVar("R")
 
 
 #: How long opening waits, in all, for other processes' locks (as the busy timeout does).
-_OPEN_PATIENCE_S = 10.0
-
-
-def _while_locked(statement: Callable[[], object]) -> None:
-    """Run a set-up statement, again and again while another process holds the file.
-
-    Two processes opening a new file at once both switch it to WAL and create
-    its tables; SQLite answers one of them "database is locked" at once,
-    without waiting out the busy timeout, when waiting could deadlock. So the
-    set-up is retried, with growing pauses, up to :data:`_OPEN_PATIENCE_S`.
-    """
-    deadline = time.monotonic() + _OPEN_PATIENCE_S
-    pause = 0.005
-    while True:
-        try:
-            statement()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)  # a worker thread: the event loop is not held
-        pause = min(pause * 2, 0.2)
 
 
 class Database:
@@ -144,9 +130,9 @@ class Database:
         # A garbled byte in one row reads as U+FFFD instead of failing every query on it.
         db.text_factory = lenient_text
         self._db = db  # so that a failure below closes it only after moving the file
-        _while_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
+        while_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
         db.execute(f"PRAGMA synchronous={self._synchronous}")
-        _while_locked(lambda: db.executescript(self._schema))
+        while_locked(lambda: db.executescript(self._schema))
         if self._migrate is not None:
             self._migrate(db)
         for query in self._probe:
