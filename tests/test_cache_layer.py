@@ -71,7 +71,7 @@ class Recorder(CallObserver):
         """Note text (the cache layer must never send any)."""
         self.texts.append(chunk)
 
-    def served(self, saved_usd: float) -> None:
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
         """Note a served answer."""
         self.served_usd.append(saved_usd)
 

@@ -90,6 +90,7 @@ def test_one_line_per_finished_call_with_every_field(tmp_path: Path) -> None:
         "saved_usd": None,
         "task_hash": hash_task(TASK),
         "project": None,
+        "similarity": None,
     }
     assert (second["success"], second["error_type"], second["attempts"]) == (
         False,

@@ -73,8 +73,15 @@ class CallObserver:
     def text(self, chunk: str) -> None:
         """A piece of the reply arrived (only for ``Call.stream``)."""
 
-    def served(self, saved_usd: float) -> None:
-        """The answer came without an API call (the cache, or an identical call in flight)."""
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
+        """The answer came without an API call (the cache, or an identical call in flight).
+
+        Args:
+            saved_usd: what the answer cost when it was paid for.
+            similarity: for an answer the semantic cache matched to a task close
+                to this one, the match's cosine similarity; ``None`` otherwise
+                (only then is it passed, so observers written before keep working).
+        """
 
 
 class Layer(Protocol):

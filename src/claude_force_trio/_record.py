@@ -48,9 +48,12 @@ class _Watch(CallObserver):
     def text(self, chunk: str) -> None:
         self.inner.text(chunk)
 
-    def served(self, saved_usd: float) -> None:
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
         self.served_from_cache = True
-        self.inner.served(saved_usd)
+        if similarity is None:
+            self.inner.served(saved_usd)
+        else:
+            self.inner.served(saved_usd, similarity=similarity)
 
 
 class RecordingLayer:

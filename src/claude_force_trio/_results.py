@@ -52,6 +52,11 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _cached(value: object) -> bool | Literal["semantic"]:
+    """A journalled ``cached``: ``"semantic"`` kept as such, anything else as a boolean."""
+    return "semantic" if value == "semantic" else bool(value)
+
+
 def _usage(value: object) -> Usage:
     """``Usage.from_api`` of a journalled ``usage`` object (anything else: all zero)."""
     if not isinstance(value, Mapping) or not value:
@@ -124,7 +129,14 @@ class StepResult:
         error: a one-line description of what went wrong, else ``None``.
         error_type: the exception class name (``RateLimitError``…), else ``None``.
         attempts: requests made for this step (0 for a cache hit or a skip).
-        cached: the output came from the response cache.
+        cached: the output came from the response cache: ``True`` for an
+            answer stored for this very request (or one shared in flight),
+            ``"semantic"`` when the semantic cache served the answer of a task
+            close to this one (docs/semantic-cache.md), ``False`` otherwise;
+            so ``not result.cached`` holds exactly for answers paid for now.
+        similarity: for a semantic hit, the cosine similarity of this task to
+            the one whose answer it was served (the lowest, over several calls);
+            ``None`` when no call of the step was a semantic match.
         model: the model id that answered (or would have).
         elapsed_s: from the step's start to its end (0 for a skip).
         usage: token counts (all zero for a cache hit).
@@ -157,7 +169,7 @@ class StepResult:
     error: str | None = None
     error_type: str | None = None
     attempts: int = 0
-    cached: bool = False
+    cached: bool | Literal["semantic"] = False
     model: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -177,6 +189,7 @@ class StepResult:
     thinking: str | None = field(default=None, repr=False)
     resumed: bool = False
     approval: Mapping[str, Any] | None = None
+    similarity: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -215,6 +228,7 @@ class StepResult:
             "error_type": self.error_type,
             "attempts": self.attempts,
             "cached": self.cached,
+            "similarity": self.similarity,
             "model": self.model,
             "started_at": None if started is None else started.isoformat(timespec="milliseconds"),
             "finished_at": None
@@ -264,7 +278,8 @@ class StepResult:
                 error=_text(get("error")),
                 error_type=_text(get("error_type")),
                 attempts=int(get("attempts") or 0),
-                cached=bool(get("cached")),
+                cached=_cached(get("cached")),
+                similarity=_optional(get("similarity"), (int, float)),
                 model=_text(get("model")),
                 started_at=_moment(get("started_at")),
                 finished_at=_moment(get("finished_at")),

@@ -266,9 +266,9 @@ class Step(CallObserver, RoundReport):
         if self._stream is not None:
             self._stream(chunk)
 
-    def served(self, saved_usd: float) -> None:
-        """The answer came without an API call; it saved ``saved_usd``."""
-        self._tally.served(saved_usd)
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
+        """The answer came without an API call, saving ``saved_usd`` (``similarity``: semantic)."""
+        self._tally.served(saved_usd, similarity)
 
     # -- what the tools tell the step (the RoundReport protocol) ----------------------
 
@@ -383,7 +383,8 @@ class Step(CallObserver, RoundReport):
             finished_at=now(),
             elapsed_s=end - self._started,
             ttft_s=tally.ttft_s,
-            cached=tally.all_served,
+            cached=tally.cached,
+            similarity=tally.similarity,
             saved_usd=tally.saved_usd,
             started=self._started,
             data=outcome.data,

@@ -5,13 +5,15 @@ model, its usage), so a step's cost is the sum of its calls' costs, and
 ``None`` as soon as one of them has no known price. ``attempts`` sums the
 requests of every call (retries included): what the step really sent. A
 step is ``cached`` only when every one of its calls was answered without an
-API call. A call answered through the Message Batches API is priced at the
-batch rate (half), and prices are the engine's (:class:`~._pricing.Pricing`).
+API call, and ``"semantic"`` when one of them was a semantic match (its
+``similarity`` is the lowest of those matches). A call answered through the
+Message Batches API is priced at the batch rate (half), and prices are the
+engine's (:class:`~._pricing.Pricing`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ._pricing import DEFAULT_PRICING
 from ._types import Usage
@@ -39,6 +41,7 @@ class CallTally:
         "cost_usd",
         "last",
         "saved_usd",
+        "similarity",
         "ttft_s",
         "usage",
     )
@@ -52,6 +55,7 @@ class CallTally:
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
         self.saved_usd: float | None = None
+        self.similarity: float | None = None
         self.ttft_s: float | None = None
         self.last: MessageResult | None = None
 
@@ -75,10 +79,23 @@ class CallTally:
         """Attempt ``number`` (1-based) of the current call is sent."""
         self._current = number
 
-    def served(self, saved_usd: float) -> None:
-        """The current call was answered without an API call, saving ``saved_usd``."""
+    @property
+    def cached(self) -> bool | Literal["semantic"]:
+        """``StepResult.cached``: every call served, ``"semantic"`` if one was a semantic match."""
+        if not self.all_served:
+            return False
+        return "semantic" if self.similarity is not None else True
+
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
+        """The current call was answered without an API call, saving ``saved_usd``.
+
+        ``similarity``: the semantic match's, when the semantic cache answered it.
+        """
         self._served += 1
         self.saved_usd = (self.saved_usd or 0.0) + saved_usd
+        if similarity is not None:
+            low = self.similarity
+            self.similarity = similarity if low is None else min(low, similarity)
 
     def add(self, message: MessageResult, model: str) -> None:
         """The current call's reply arrived: add its tokens and cost (priced as ``model``

@@ -15,6 +15,14 @@ in one of three ways:
 3. **live** — the next layer answers, and a complete answer is stored
    (write-behind: the step does not wait for the store, see :mod:`._writer`).
 
+With the semantic cache on for the call's agent (``ResponseCache.semantic``,
+docs/semantic-cache.md), an exact miss asks it next, inside the same flight:
+a match names the exact key of an answer to a task close enough, which is
+served as above (the observer hears the similarity too); a match whose answer
+is gone from the store is forgotten and the call goes on as a miss; a live
+answer that is stored is indexed under its key. An exact hit never consults
+the semantic index, and an ineligible call (tools, several messages…) skips it.
+
 The lookup happens inside the flight, not before it, so a request can never
 miss just before an identical call stores its answer and then pay for the
 same answer again; and concurrent identical lookups share one read.
@@ -33,7 +41,7 @@ layer as it arrives, and the step delivers a served answer's text itself.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -80,33 +88,55 @@ class CacheLayer:
         start = anyio.current_time()
         # A partial, not a lambda: a lambda's cells would be made on every call,
         # bypassed ones too, and kept while the call waits below.
-        (message, stored), shared = await cache.flights.do(
+        (message, stored, similarity), shared = await cache.flights.do(
             key, partial(self._lookup_or_send, key, call, observer)
         )
         if not (shared or stored):
             return message
         served, saved = cache.count_served(message, start)
-        observer.served(saved)
+        if similarity is None:
+            observer.served(saved)
+        else:
+            observer.served(saved, similarity=similarity)
         return served
 
     async def _lookup_or_send(
         self, key: str, call: Call, observer: CallObserver
-    ) -> tuple[MessageResult, bool]:
-        """As the one call in flight for ``key``: the kept answer, else ask ``inner`` and keep it.
+    ) -> tuple[MessageResult, bool, float | None]:
+        """As the one call in flight for ``key``: a kept answer, else ask ``inner`` and keep it.
 
         Returns:
-            ``(message, True)`` for a kept answer, ``(message, False)`` for a live one.
+            ``(message, kept, similarity)``: ``kept`` is False for a live answer;
+            ``similarity`` is the semantic match's, for an answer served by one.
         """
-        entry = await self.cache.lookup(key)
+        cache = self.cache
+        entry = await cache.kept(key)
         if entry is not None:
-            return entry.to_message(), True
+            return entry.to_message(), True, None
+        semantic = cache.semantic
+        query = semantic.query(call) if semantic is not None else None
+        if query is not None:
+            assert semantic is not None
+            match = await semantic.find(query)
+            if match is not None:
+                entry = await cache.kept(match.key)
+                if entry is not None:
+                    return entry.to_message(), True, match.similarity
+                await semantic.forget(query, match.key)  # its answer expired or was evicted
+        cache.count_miss()
         if self.shared is not None:
-            return await self.shared.do(
-                key, partial(self._stored, key), partial(self._send_and_write, key, call, observer)
+            message, kept = await self.shared.do(
+                key,
+                partial(self._stored, key),
+                partial(self._send_and_write, key, call, observer, query),
             )
+            return message, kept, None
         message = await self.inner.send(call, observer)
-        await self.cache.store(key, message)
-        return message, False
+        await cache.store(key, message)
+        if query is not None and cache.policy.storable(message):
+            assert semantic is not None
+            await semantic.add(query, key)
+        return message, False, None
 
     async def _stored(self, key: str) -> MessageResult | None:
         """The answer in the shared store for ``key``, or ``None`` (a follower's poll)."""
@@ -114,15 +144,21 @@ class CacheLayer:
         entry = await self.cache.backend.get(key)
         return None if entry is None else entry.to_message()
 
-    async def _send_and_write(self, key: str, call: Call, observer: CallObserver) -> MessageResult:
+    async def _send_and_write(
+        self, key: str, call: Call, observer: CallObserver, query: Any
+    ) -> MessageResult:
         """As every process's leader: ask ``inner`` and write the answer to the store now.
 
         Written before the lock is let go, not behind, so the followers polling
-        the store find it; shielded, since it is paid for.
+        the store find it; shielded, since it is paid for. Indexed for the
+        semantic cache too when ``query`` is one.
         """
         message = await self.inner.send(call, observer)
         backend = self.cache.backend
         if backend is not None and self.cache.policy.storable(message):
             with anyio.CancelScope(shield=True):
                 await backend.set(key, CachedResponse.from_message(message, default_clock()))
+                semantic = self.cache.semantic
+                if query is not None and semantic is not None:
+                    await semantic.add(query, key)
         return message

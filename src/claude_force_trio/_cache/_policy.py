@@ -13,7 +13,10 @@ decides with and what it counts:
   (:mod:`._writer`) when the cache was opened with :func:`open_response_cache`;
 * **accounting**: a served answer (a hit, or a follower of a shared flight)
   comes back with zero usage — it cost nothing — and what it *would* have cost
-  (``cost_usd`` of the stored usage) is added to the cache's saved-USD counter.
+  (``cost_usd`` of the stored usage) is added to the cache's saved-USD counter;
+* **the semantic cache** (:func:`semantic_thresholds`): which agents may be
+  served the answer of a task close to one asked before (docs/semantic-cache.md);
+  it is opened beside the store only when one may.
 
 It also holds :func:`worth_prompt_caching`, the rule for marking the system
 prefix with ``cache_control`` (the API's own prompt cache), since both caches
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,7 @@ from .._errors import ConfigError
 from .._pricing import DEFAULT_PRICING, Pricing, resolve_model
 from .._types import MessageResult
 from ._entry import CacheBackend, CachedResponse, Clock, default_clock
+from ._semantic_use import SemanticIndex
 from ._singleflight import SingleFlight
 from ._writer import WriteBehind, open_write_behind
 
@@ -45,6 +49,7 @@ __all__ = [
     "min_cacheable_tokens",
     "open_backend",
     "open_response_cache",
+    "semantic_thresholds",
     "worth_prompt_caching",
 ]
 
@@ -91,6 +96,31 @@ class CachePolicy:
         return message.stop_reason in STORABLE_STOP_REASONS
 
 
+def semantic_thresholds(config: Config, policy: CachePolicy) -> dict[str, float]:
+    """Agent → threshold, for every agent whose calls may be served a semantic match.
+
+    An agent's own ``"cache": {"semantic": …}`` decides for it; an agent that
+    says nothing follows ``cache.semantic.enabled`` unless it has tools (its
+    answers depend on what they return; the loader refuses one that asks). An
+    agent the response cache leaves out (``"cache": false``, ``exclude_agents``,
+    the cache off) never has it: a match is an answer of that store.
+
+    Args:
+        config: the loaded config.
+        policy: the response cache's policy for this run (``--no-cache`` included).
+    """
+    top = config.cache.semantic
+    thresholds: dict[str, float] = {}
+    for name, agent in config.agents.items():
+        own = agent.semantic_cache
+        wanted = top.enabled if own is None else own.enabled
+        if not wanted or agent.tools or not policy.uses_cache(name):
+            continue
+        threshold = own.threshold if own is not None else None
+        thresholds[name] = top.threshold if threshold is None else threshold
+    return thresholds
+
+
 class ResponseCache:
     """A store, its policy and its counters: what :class:`~._layer.CacheLayer` works with.
 
@@ -103,6 +133,8 @@ class ResponseCache:
         flights: identical requests in flight, shared (see :mod:`._singleflight`).
         writer: the write-behind, while :func:`open_response_cache` runs it;
             without one, each answer is written before the step goes on.
+        semantic: the semantic cache, when some agent has it on (opened by
+            :func:`open_response_cache`), else ``None``.
         hits: requests served without an API call in this session (followers included).
         misses: requests that went to the API through this cache.
         saved_usd: what the served requests would have cost.
@@ -119,8 +151,10 @@ class ResponseCache:
         self.backend = backend
         self.policy = policy or CachePolicy()
         self._clock = clock
-        self.flights: SingleFlight[str, tuple[MessageResult, bool]] = SingleFlight()
+        # (answer, kept: not a live answer, similarity of a semantic match or None)
+        self.flights: SingleFlight[str, tuple[MessageResult, bool, float | None]] = SingleFlight()
         self.writer: WriteBehind | None = None
+        self.semantic: SemanticIndex | None = None
         self.pricing: Pricing = DEFAULT_PRICING
         self.hits = 0
         self.misses = 0
@@ -136,15 +170,25 @@ class ResponseCache:
         A miss is counted here; a hit is counted by :meth:`count_served`, which every
         request answered without an API call goes through (followers too).
         """
+        entry = await self.kept(key)
+        if entry is None:
+            self.count_miss()
+        return entry
+
+    async def kept(self, key: str) -> CachedResponse | None:
+        """:meth:`lookup` without counting a miss (the layer counts one request once)."""
         assert self.backend is not None
         writer = self.writer
         entry = writer.pending(key) if writer is not None else None
         if entry is None:
             entry = await self.backend.get(key)
-        if entry is None:
-            self.misses += 1
-            self.backend.record(hit=False)
         return entry
+
+    def count_miss(self) -> None:
+        """Count a request that found no answer to serve (exact nor semantic)."""
+        assert self.backend is not None
+        self.misses += 1
+        self.backend.record(hit=False)
 
     async def store(self, key: str, message: MessageResult) -> None:
         """Keep ``message`` under ``key`` if it is a complete answer.
@@ -213,16 +257,43 @@ async def open_backend(
     """
     ttl_s = cache.ttl_hours * 3600.0
     if cache.backend == "redis":
-        if not cache.redis_url:
-            raise ConfigError("cache.redis_url", 'required when cache.backend is "redis"')
         from ._redis import RedisCache
 
-        return await RedisCache.open(cache.redis_url, ttl_s=ttl_s, clock=clock)
-    from ._disk import DiskCache, default_cache_dir
+        return await RedisCache.open(_redis_url(cache), ttl_s=ttl_s, clock=clock)
+    from ._disk import DiskCache
 
-    where = directory or cache.directory or default_cache_dir()
     size = int(cache.max_size_mb * 2**20)
+    where = _disk_directory(cache, directory)
     return await DiskCache.open(where, ttl_s=ttl_s, size_limit_bytes=size, clock=clock)
+
+
+def _redis_url(cache: CacheConfig) -> str:
+    if not cache.redis_url:
+        raise ConfigError("cache.redis_url", 'required when cache.backend is "redis"')
+    return cache.redis_url
+
+
+def _disk_directory(cache: CacheConfig, directory: Path | None) -> Path:
+    from ._disk import default_cache_dir
+
+    return directory or cache.directory or default_cache_dir()
+
+
+def _open_semantic(
+    cache: CacheConfig, thresholds: dict[str, float], directory: Path | None
+) -> AbstractAsyncContextManager[SemanticIndex]:
+    """The semantic cache beside the store: the same Redis, or ``semantic.db`` in its directory.
+
+    Raises:
+        ConfigError: (on entering) the ``semantic`` extra is not installed.
+    """
+    from ._semantic import open_semantic_cache  # numpy and the model load only when asked for
+
+    ttl_s = cache.ttl_hours * 3600.0
+    if cache.backend == "redis":
+        return open_semantic_cache(thresholds, redis_url=_redis_url(cache), ttl_s=ttl_s)
+    where = _disk_directory(cache, directory)
+    return open_semantic_cache(thresholds, directory=where, ttl_s=ttl_s)
 
 
 @asynccontextmanager
@@ -239,7 +310,9 @@ async def open_response_cache(
     Stores are write-behind (:mod:`._writer`): the writer task runs in its own
     task group for as long as the context; on exit everything pending is
     written (shielded, bounded) and the backend closed (counters flushed).
-    When the policy turns the cache off, no store is opened at all.
+    When the policy turns the cache off, no store is opened at all. The
+    semantic cache is opened beside the store only when some agent has it on
+    (:func:`semantic_thresholds`), and closed first.
 
     Args:
         config: the loaded config (``cache``, ``features``, agents' ``cache``).
@@ -247,6 +320,10 @@ async def open_response_cache(
         store_truncated: also store answers cut off by ``max_tokens``.
         directory: the disk cache's directory, overriding config and ``$CFT_HOME``.
         clock: the TTL clock.
+
+    Raises:
+        ConfigError: the store cannot be opened, or the semantic cache is on
+            without the ``semantic`` extra.
     """
     policy = CachePolicy.from_config(config, no_cache=no_cache, store_truncated=store_truncated)
     backend = None
@@ -257,6 +334,9 @@ async def open_response_cache(
         stack.push_async_callback(_shielded_close, cache)
         if backend is not None:
             cache.writer = await stack.enter_async_context(open_write_behind(backend, clock=clock))
+            if thresholds := semantic_thresholds(config, policy):
+                semantic = _open_semantic(config.cache, thresholds, directory)
+                cache.semantic = await stack.enter_async_context(semantic)
         yield cache
 
 

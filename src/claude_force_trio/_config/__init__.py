@@ -13,7 +13,9 @@ from ._load import load_config as load_config
 from ._load import load_document as load_document
 from ._load import read_document as read_document
 from ._load import read_named as read_named
+from ._model import SEMANTIC_THRESHOLD as SEMANTIC_THRESHOLD
 from ._model import AgentConfig as AgentConfig
+from ._model import AgentSemanticConfig as AgentSemanticConfig
 from ._model import ApiConfig as ApiConfig
 from ._model import AuthStyle as AuthStyle
 from ._model import BudgetConfig as BudgetConfig
@@ -27,6 +29,7 @@ from ._model import MemoryConfig as MemoryConfig
 from ._model import OnFailure as OnFailure
 from ._model import PerformanceConfig as PerformanceConfig
 from ._model import RetryConfig as RetryConfig
+from ._model import SemanticConfig as SemanticConfig
 from ._model import StepConfig as StepConfig
 from ._model import WorkflowConfig as WorkflowConfig
 from ._schema import LEGACY_AGENT_KEYS as LEGACY_AGENT_KEYS

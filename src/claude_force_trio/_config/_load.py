@@ -68,6 +68,7 @@ from ._schema import (
     SECTIONS,
     STEP_CHECKS,
     WORKFLOW_CHECKS,
+    check_semantic,
     mcp_ref,
     read_mcp_servers,
     read_pricing,
@@ -154,7 +155,7 @@ def _schema_file(settings: dict[str, Any], root: Path, path: str) -> dict[str, A
 def _check_tooling(
     agent: AgentConfig, defaults: Defaults, servers: Mapping[str, McpServerConfig], path: str
 ) -> None:
-    """What one agent's keys cannot say alone: the thinking budget, the MCP servers named."""
+    """What one agent's keys cannot say alone: thinking budget, MCP servers, semantic vs tools."""
     budget = (agent.thinking or {}).get("budget_tokens")
     limit = agent.max_tokens or defaults.max_tokens
     if budget is not None and budget >= limit:
@@ -165,6 +166,7 @@ def _check_tooling(
     for i, ref in enumerate(agent.tools):
         if isinstance(ref, str):
             mcp_ref(ref, servers, f"{path}.tools[{i}]")
+    check_semantic(agent, path)
 
 
 def _agent(
@@ -196,6 +198,9 @@ def _agent(
             contract_file, contract = read_named(root, obj["contract"], f"{path}.contract")
     if not definition.strip():
         raise ConfigError(f"{path}.{key}", f"{os.path.relpath(file, root)} is empty")
+    settings = _schema_file(_read(obj, path, AGENT_CHECKS), root, path)
+    if "cache" in settings:  # ``true``/``false``, or an object with the semantic setting
+        settings["cache"], settings["semantic_cache"] = settings["cache"]
     agent = AgentConfig(
         name=name,
         file=file,
@@ -203,7 +208,7 @@ def _agent(
         contract_file=contract_file,
         contract=contract,
         legacy_keys={k: v for k, v in obj.items() if k in LEGACY_AGENT_KEYS},
-        **_schema_file(_read(obj, path, AGENT_CHECKS), root, path),
+        **settings,
     )
     _check_tooling(agent, defaults or Defaults(), servers or {}, path)
     return agent

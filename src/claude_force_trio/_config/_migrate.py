@@ -13,8 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._model import AgentConfig, Config, McpServerConfig, StepConfig, WorkflowConfig
-from ._schema import MCP_SERVER_CHECKS, SECTIONS
+from ._model import (
+    AgentConfig,
+    Config,
+    McpServerConfig,
+    SemanticConfig,
+    StepConfig,
+    WorkflowConfig,
+)
+from ._schema import MCP_SERVER_CHECKS, SECTIONS, SEMANTIC_CHECKS
 
 __all__ = ["config_to_dict"]
 
@@ -40,7 +47,7 @@ def _agent_dict(agent: AgentConfig, root: Path) -> dict[str, Any]:
         value = getattr(agent, key)
         if value is not None:
             out[key] = _num(value) if isinstance(value, float) else value
-    out["cache"] = agent.cache
+    out["cache"] = _agent_cache(agent)
     if agent.description is not None:
         out["description"] = agent.description
     if agent.domains:
@@ -59,6 +66,16 @@ def _agent_dict(agent: AgentConfig, root: Path) -> dict[str, Any]:
     if agent.effort is not None:
         out["effort"] = agent.effort
     return out | dict(agent.legacy_keys)
+
+
+def _agent_cache(agent: AgentConfig) -> bool | dict[str, Any]:
+    """``"cache"`` as written: a boolean, or ``{"semantic": …}`` when the agent set its own."""
+    semantic = agent.semantic_cache
+    if semantic is None:
+        return agent.cache
+    if semantic.threshold is None:
+        return {"semantic": semantic.enabled}
+    return {"semantic": {"enabled": semantic.enabled, "threshold": _num(semantic.threshold)}}
 
 
 def _schema_dict(owner: AgentConfig | StepConfig, root: Path) -> dict[str, Any]:
@@ -105,6 +122,9 @@ def _section_dict(value: Any, name: str) -> dict[str, Any]:
         out[key] = list(item) if isinstance(item, tuple) else item
         if isinstance(item, Mapping):
             out[key] = {k: _num(v) for k, v in item.items()}
+        elif isinstance(item, SemanticConfig):  # ``cache.semantic``: an object of its own
+            values = {k: getattr(item, k) for k in SEMANTIC_CHECKS}
+            out[key] = {k: _num(v) if isinstance(v, float) else v for k, v in values.items()}
         elif isinstance(item, float):
             out[key] = _num(item)
     return out

@@ -19,6 +19,7 @@ from ._checks import (
     _boolean,
     _check_keys,
     _choice,
+    _expected,
     _http_url,
     _integer,
     _key_path,
@@ -35,6 +36,8 @@ from ._checks import (
 )
 from ._json_schema import schema_value
 from ._model import (
+    AgentConfig,
+    AgentSemanticConfig,
     ApiConfig,
     BudgetConfig,
     CacheConfig,
@@ -46,9 +49,11 @@ from ._model import (
     MemoryConfig,
     PerformanceConfig,
     RetryConfig,
+    SemanticConfig,
 )
 
 __all__ = [
+    "AGENT_CACHE_KEYS",
     "AGENT_CHECKS",
     "AGENT_KEYS",
     "LEGACY_AGENT_KEYS",
@@ -56,9 +61,12 @@ __all__ = [
     "MCP_SERVER_NAME",
     "PRICE_CHECKS",
     "SECTIONS",
+    "SEMANTIC_CHECKS",
     "STEP_CHECKS",
     "THINKING_CHECKS",
     "WORKFLOW_CHECKS",
+    "agent_cache",
+    "check_semantic",
     "mcp_ref",
     "parse_mcp_ref",
     "read_mcp_servers",
@@ -74,6 +82,64 @@ _DELAY = _number(high=24 * 3600, strict=False)  # a retry's wait: at most a day
 _MAX_TOKENS = _integer(high=1_000_000)
 _FRACTION = _number(high=1.0, strict=False)
 _USD = _number(high=1e9)  # dollars: a cap above a billion is a typo
+
+#: ``cache.semantic`` and ``agents.NAME.cache.semantic``: the same keys at both levels.
+SEMANTIC_CHECKS: dict[str, Check] = {
+    "enabled": _boolean,
+    "threshold": _number(high=1.0),  # a cosine similarity in (0, 1]
+}
+
+
+def _semantic_keys(value: Any, path: str) -> dict[str, Any]:
+    """The keys of a semantic setting: ``true``/``false`` for ``enabled``, or an object."""
+    if isinstance(value, bool):
+        return {"enabled": value}
+    if not isinstance(value, dict):
+        raise _expected(path, 'true, false or an object with "enabled" and "threshold"', value)
+    _check_keys(value, path, SEMANTIC_CHECKS)
+    return _read(value, path, SEMANTIC_CHECKS)
+
+
+def _semantic(value: Any, path: str) -> SemanticConfig:
+    """``cache.semantic``: ``{"enabled": bool, "threshold": number}`` (or a bare boolean)."""
+    return SemanticConfig(**_semantic_keys(value, path))
+
+
+def check_semantic(agent: AgentConfig, path: str) -> None:
+    """Refuse an agent with tools that asks for the semantic cache by name.
+
+    The top-level switch leaves such agents out silently; asking by name is a mistake.
+
+    Raises:
+        ConfigError: at ``agents.NAME.cache.semantic``.
+    """
+    semantic = agent.semantic_cache
+    if agent.tools and semantic is not None and semantic.enabled:
+        raise ConfigError(
+            f"{path}.cache.semantic",
+            "an agent with tools cannot use the semantic cache"
+            " (its answers depend on what its tools return)",
+        )
+
+
+#: The keys of an agent's ``"cache"`` object.
+AGENT_CACHE_KEYS: dict[str, Check] = {
+    "semantic": lambda value, path: AgentSemanticConfig(**_semantic_keys(value, path)),
+}
+
+
+def agent_cache(value: Any, path: str) -> tuple[bool, AgentSemanticConfig | None]:
+    """An agent's ``"cache"``: ``true``/``false``, or ``{"semantic": …}`` (the response cache on).
+
+    Returns:
+        Whether the agent uses the response cache, and its own semantic setting
+        (``None`` when it says nothing).
+    """
+    if not isinstance(value, dict):  # the usual case; the object form is the semantic one's
+        return _boolean(value, path), None
+    _check_keys(value, path, AGENT_CACHE_KEYS)
+    return True, _read(value, path, AGENT_CACHE_KEYS).get("semantic")
+
 
 SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
     "defaults": (
@@ -93,6 +159,7 @@ SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Check]]] = {
             "max_size_mb": _number(high=10 * 2**20),  # 10 TiB
             "exclude_agents": _strings,
             "redis_url": _nullable(_string),
+            "semantic": _semantic,
         },
     ),
     "performance": (
@@ -188,7 +255,7 @@ AGENT_CHECKS: dict[str, Check] = {
     "temperature": _nullable(_FRACTION),
     "top_p": _nullable(_FRACTION),
     "top_k": _nullable(_integer(high=1_000_000)),
-    "cache": _boolean,
+    "cache": agent_cache,  # split by the loader into ``cache`` and ``semantic_cache``
     "description": _nullable(_string),
     "domains": _strings,
     "priority": _nullable(_integer(low=-1_000_000, high=1_000_000)),

@@ -116,6 +116,7 @@ def _normalize(obj: Any) -> dict[str, Any] | None:
         "saved_usd": _number(get("saved_usd")),
         "task_hash": _text(get("task_hash")),
         "project": _text(get("project")),
+        "similarity": _number(get("similarity")),  # a semantic hit's; absent in older lines
     }
 
 

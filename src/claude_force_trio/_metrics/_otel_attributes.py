@@ -159,9 +159,11 @@ def step_end_attributes(result: StepResult) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "cft.status": result.status,
         "cft.attempts": result.attempts,
-        "cft.cached": result.cached,
+        "cft.cached": bool(result.cached),  # a boolean on every span; semantic hits below
         "cft.turns": result.turns,
     }
+    if result.cached == "semantic" and result.similarity is not None:
+        attributes["cft.cache.similarity"] = result.similarity
     if result.status not in ("skipped", "waiting_approval"):
         attributes["gen_ai.usage.input_tokens"] = input_tokens(result.usage)
         attributes["gen_ai.usage.output_tokens"] = result.usage.output_tokens

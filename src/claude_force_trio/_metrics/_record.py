@@ -13,6 +13,12 @@ before projects existed have none and count as no project's.
 
 What is never written: the task text (only ``task_hash``, a SHA-256) and the key.
 
+**Semantic hits.** ``cached`` stays a boolean (``true`` for every answer served
+from the cache, a semantic match included), so readers written before the
+semantic cache count such a call as the hit it is; ``similarity``, the last
+field, is the match's cosine similarity for a semantic hit and ``null`` for
+every other call (an exact hit, a live call), which is how a reader tells them apart.
+
 **State lines.** Besides one line per call, an engine's breaker and concurrency
 changes (:class:`BreakerStateChanged`, :class:`ConcurrencyChanged`) are written
 as lines of their own ``kind`` (:data:`STATE_KINDS`), so ``cft dashboard`` can
@@ -78,6 +84,7 @@ FIELDS = (
     "saved_usd",
     "task_hash",
     "project",
+    "similarity",
 )
 
 #: The ``kind`` of a state line: a breaker moved, the concurrency limit changed, an engine closed.
@@ -136,6 +143,7 @@ def _encode(record: dict[str, Any]) -> str:
             _real(r["saved_usd"]),
             q(r["task_hash"]),
             q(r["project"]),
+            _real(r["similarity"]),
         )
     except TypeError:  # a field of another type than the engine's results carry
         return json.dumps(record, separators=(",", ":")) + "\n"
@@ -242,7 +250,7 @@ class RecordBuilder:
             "success": result.ok,
             "status": result.status,
             "error_type": result.error_type,
-            "cached": result.cached,
+            "cached": bool(result.cached),
             "attempts": result.attempts,
             "latency_ms": round(result.elapsed_s * 1000, 3),
             "ttft_ms": None if result.ttft_s is None else round(result.ttft_s * 1000, 3),
@@ -254,4 +262,5 @@ class RecordBuilder:
             "saved_usd": saved,
             "task_hash": task_hash,
             "project": self.project,
+            "similarity": result.similarity if result.cached == "semantic" else None,
         }

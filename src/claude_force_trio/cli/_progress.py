@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .._results import StepResult, WorkflowResult
 
-__all__ = ["WorkflowProgress", "format_cost", "summary_line"]
+__all__ = ["WorkflowProgress", "cached_label", "format_cost", "summary_line"]
 
 _FINISHED = (
     StepSucceeded,
@@ -95,6 +95,18 @@ _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _SPINNER_S = 0.08
 
 
+def cached_label(cached: object, similarity: object = None) -> str:
+    """``cached``, or ``cached ≈0.97`` for a semantic hit (its similarity cut, never rounded up).
+
+    Args:
+        cached: a result's ``cached`` (``True``, ``"semantic"``) or its ``--json`` value.
+        similarity: its ``similarity``.
+    """
+    if cached == "semantic" and isinstance(similarity, int | float):
+        return f"cached ≈{int(similarity * 100) / 100:.2f}"
+    return "cached"
+
+
 def format_cost(cost: float | None) -> str:
     """``$0.0123``; ``$?`` when the model has no known price."""
     return "$?" if cost is None else f"${cost:.4f}"
@@ -115,9 +127,11 @@ def summary_line(result: WorkflowResult) -> str:
         f"{result.usage.total_tokens:,} tokens",
         format_cost(result.cost_usd),
     ]
-    cached = sum(step.cached for step in result.steps)
+    cached = sum(1 for step in result.steps if step.cached)
     if cached:
-        parts.append(f"{cached} cached, saved {format_cost(result.saved_usd)}")
+        semantic = sum(1 for step in result.steps if step.cached == "semantic")
+        similar = f" ({semantic} semantic)" if semantic else ""
+        parts.append(f"{cached} cached{similar}, saved {format_cost(result.saved_usd)}")
     return " · ".join(parts)
 
 
@@ -198,7 +212,7 @@ class WorkflowProgress:
         status = result.status.replace("_", " ")
         if result.status == "succeeded":
             tokens = result.usage.total_tokens  # cache reads and writes too, as the summary
-            cached = " (cached)" if result.cached else ""
+            cached = f" ({cached_label(result.cached, result.similarity)})" if result.cached else ""
             loop = ""
             if result.turns > 1:
                 calls = len(result.tool_calls)
@@ -263,6 +277,8 @@ class WorkflowProgress:
         else:
             status = _STATUS_STYLE.get(row.status, (row.status, ""))
         result = row.result
+        if row.status == "cached" and result is not None and result.cached == "semantic":
+            status = ("✓ " + cached_label(result.cached, result.similarity), status[1])
         if result is None:
             elapsed = "" if age is None else f"{age:.1f}s"
             figures = (str(row.attempts) if row.attempts else ""), elapsed, "", ""

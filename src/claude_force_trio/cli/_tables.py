@@ -99,7 +99,7 @@ def _note(step: Mapping[str, Any]) -> str:
 
 def step_row(step: Mapping[str, Any]) -> list[str]:
     """One journalled step as ``runs show`` lists it (see :data:`STEP_COLUMNS`)."""
-    from ._progress import format_cost
+    from ._progress import cached_label, format_cost
 
     usage = step.get("usage")
     usage = usage if isinstance(usage, Mapping) else {}
@@ -111,7 +111,11 @@ def step_row(step: Mapping[str, Any]) -> list[str]:
     return [
         str(step.get("id", "?")),
         str(step.get("agent", "?")),
-        "cached" if step.get("cached") and status == "succeeded" else status,
+        (
+            cached_label(step.get("cached"), step.get("similarity"))
+            if step.get("cached") and status == "succeeded"
+            else status
+        ),
         str(step.get("attempts", 0)),
         seconds(number(step.get("elapsed_s"))),
         f"{tokens_in:,.0f}/{tokens_out:,.0f}",

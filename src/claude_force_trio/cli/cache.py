@@ -10,8 +10,11 @@ Redis URL) when a config is there, else the defaults — a disk cache under
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio.to_thread
 import typer
 
 from . import _console
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
     from .._config import CacheConfig
 
 __all__ = ["app"]
+
+#: The semantic cache's namespace (its SQLite table and Redis key prefix), as the engine opens it.
+SEMANTIC_NAMESPACE = "cft"
 
 app = command_group("Inspect or empty the response cache.")
 
@@ -44,12 +50,51 @@ def _cache_config(ctx: typer.Context) -> CacheConfig:
 async def _with_backend(cache: CacheConfig, action: str) -> tuple[CacheStats, int]:
     from .._cache._policy import open_backend
 
-    backend = await open_backend(cache, directory=cache.directory or state_dir() / "cache")
+    directory = cache.directory or state_dir() / "cache"
+    backend = await open_backend(cache, directory=directory)
     try:
-        removed = await backend.clear() if action == "clear" else 0
+        removed = 0
+        if action == "clear":
+            removed = await backend.clear()
+            await anyio.to_thread.run_sync(_clear_semantic, cache, directory)
         return await backend.statistics(), removed
     finally:
         await backend.aclose()
+
+
+def _clear_semantic(cache: CacheConfig, directory: Path) -> None:
+    """Empty the semantic cache's index beside the store (docs/semantic-cache.md).
+
+    Its entries only point at answers the clear removed, so they would each cost
+    one lookup before being forgotten; emptied here, with plain SQLite or Redis
+    calls, so clearing needs neither the ``semantic`` extra nor the model.
+    """
+    if cache.backend == "redis":
+        import redis
+
+        assert cache.redis_url is not None  # open_backend refused a Redis cache without one
+        client = redis.Redis.from_url(cache.redis_url)
+        try:
+            names = list(client.scan_iter(match=f"{SEMANTIC_NAMESPACE}:sem:*", count=1000))
+            for start in range(0, len(names), 500):
+                client.delete(*names[start : start + 500])
+        finally:
+            client.close()
+        return
+    path = Path(directory) / "semantic.db"
+    if not path.is_file():
+        return
+    db = sqlite3.connect(path, timeout=10.0)
+    try:
+        table = f"{SEMANTIC_NAMESPACE}_semantic"
+        known = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+        if known:
+            with db:
+                db.execute(f"DELETE FROM {table}")
+    except sqlite3.DatabaseError:
+        pass  # a damaged file is moved aside by the next run that opens it
+    finally:
+        db.close()
 
 
 def _size(size: int) -> str:
@@ -103,7 +148,10 @@ def clear(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove every cached response and reset the counters (asks first)."""
+    """Remove every cached response and reset the counters (asks first).
+
+    The semantic cache's index beside it is emptied too.
+    """
     cache = _cache_config(ctx)
     if not yes:
         where = cache.redis_url if cache.backend == "redis" else "the disk cache"

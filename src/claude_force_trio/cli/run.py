@@ -43,7 +43,7 @@ NoCacheOption = Annotated[
 
 
 def _step_summary(result: StepResult) -> str:
-    from ._progress import format_cost
+    from ._progress import cached_label, format_cost
 
     usage = result.usage
     parts = [result.agent, result.model or "?"]
@@ -54,7 +54,8 @@ def _step_summary(result: StepResult) -> str:
             f" write {usage.cache_creation_input_tokens:,})"
         )
     parts += [tokens, format_cost(result.cost_usd), f"{result.elapsed_s:.2f} s"]
-    parts.append("cached" if result.cached else result.status.replace("_", " "))
+    cached = cached_label(result.cached, result.similarity)
+    parts.append(cached if result.cached else result.status.replace("_", " "))
     return " · ".join(parts)
 
 

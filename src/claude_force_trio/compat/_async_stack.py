@@ -186,7 +186,7 @@ class _Watcher(CallObserver):
     def attempt_started(self, attempt: int) -> None:
         self.attempts = attempt
 
-    def served(self, saved_usd: float) -> None:
+    def served(self, saved_usd: float, similarity: float | None = None) -> None:
         self.served_from_cache = True
 
 

@@ -65,9 +65,11 @@ class AgentResult:
             "cache_read_input_tokens": usage.cache_read_input_tokens,
             "cache_creation_input_tokens": usage.cache_creation_input_tokens,
             "cost_usd": step.cost_usd,
-            "cached": step.cached,
+            "cached": bool(step.cached),  # a bool, as Claude Force users test it
             "attempts": step.attempts,
         }
+        if step.similarity is not None:  # served by the semantic cache (docs/semantic-cache.md)
+            metadata["similarity"] = step.similarity
         if not step.ok:
             metadata.update(
                 error_type=step.error_type,
