@@ -39,6 +39,7 @@ from claude_force_trio._pricing import cost_usd
 from claude_force_trio._types import MessageResult, Usage
 
 from .test_cache import body, message
+from .test_cache_layer import FakeInner
 
 pytestmark = pytest.mark.anyio
 
@@ -315,24 +316,6 @@ class FakeSemantic:
         """Drop the text indexed under ``key``."""
         self.log.append(("forget", key))
         self.index = {text: k for text, k in self.index.items() if k != key}
-
-
-class FakeInner:
-    """A next layer that counts its calls and answers ``answer`` after ``gate``."""
-
-    def __init__(self, answer: MessageResult, gate: anyio.Event | None = None) -> None:
-        self.answer = answer
-        self.gate = gate
-        self.calls = 0
-
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
-        """Answer ``call`` (one attempt)."""
-        self.calls += 1
-        observer.attempt_started(1)
-        await anyio.lowlevel.checkpoint()
-        if self.gate is not None:
-            await self.gate.wait()
-        return self.answer
 
 
 class Heard(CallObserver):
