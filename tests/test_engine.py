@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ from claude_force_trio._errors import ConfigError
 from claude_force_trio._events import (
     Event,
     StepCancelled,
+    StepQueued,
     StepSkipped,
     StepStarted,
     StepSucceeded,
@@ -317,6 +320,69 @@ async def test_run_agent_and_run_many(autojump_clock: trio.testing.MockClock) ->
         assert trio.current_time() - start == 1.0
     assert [r.output for r in results] == ["output of <<x>>", "output of <<y>>", "output of <<z>>"]
     assert [r.agent for r in results] == ["worker", "other", "worker"]
+
+
+def lookup(term: str) -> str:
+    """Look a term up.
+
+    Args:
+        term: what to look up.
+    """
+    return term
+
+
+@pytest.mark.parametrize(("tools", "peak"), [(False, 2), (True, 8)])
+async def test_run_many_workers_follow_the_slots_unless_jobs_use_tools(
+    autojump_clock: trio.testing.MockClock, tools: bool, peak: int
+) -> None:
+    """Jobs that only call: as many under way as request slots (none parks at the limiter);
+    jobs with tools: the workflow bound (twice the slots and 16), since tools hold no slot."""
+    under_way = most = 0
+
+    def count(event: Event) -> None:
+        nonlocal under_way, most
+        if isinstance(event, StepQueued):
+            under_way += 1
+            most = max(most, under_way)
+        elif isinstance(event, StepSucceeded):
+            under_way -= 1
+
+    config = make_config(max_concurrency=2)
+    if tools:
+        agent = dataclasses.replace(config.agents["worker"], tools=("lookup",))
+        config = dataclasses.replace(config, agents={**config.agents, "worker": agent})
+    api = FakeAPI()
+    library = [lookup] if tools else []
+    async with open_test_engine(config, api, hooks=[count], tools=library) as engine:
+        start = trio.current_time()
+        results = await engine.run_many([("worker", f"do <<j{i}>>") for i in range(8)])
+        assert trio.current_time() - start == 4.0  # 8 calls of 1 s, 2 at a time
+    assert all(result.ok for result in results)
+    assert (most, api.max_in_flight) == (peak, 2)
+
+
+async def test_a_finished_step_leaves_no_reference_cycle(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Steps are freed as soon as they finish, not by the garbage collector: at a thousand in
+    flight, cycles through every step grew the oldest generation and full collections took a
+    third of the client's CPU."""
+    from claude_force_trio._step import Step
+    from claude_force_trio._turns import Conversation
+
+    async with open_test_engine(make_config(), FakeAPI()) as engine:
+        await engine.run_many([("worker", "do <<warm>>")])
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            results = await engine.run_many([("worker", f"do <<j{i}>>") for i in range(5)])
+            gc.collect()
+            ours = [o for o in gc.garbage if isinstance(o, Step | Conversation)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert all(result.ok for result in results)
+    assert ours == []
 
 
 async def test_run_agent_failure_is_a_result(autojump_clock: trio.testing.MockClock) -> None:

@@ -1,11 +1,11 @@
 """The engine: shared resources, and the three ways to use them (one agent, many, a workflow).
 
-Data flows one way: the engine builds a :class:`~claude_force_trio._step.Step` for each
-thing to run and, for a workflow, hands a ``WorkflowRun`` a factory of them; the run
-schedules, the step lives its life, and neither calls back into the engine. What the engine
-holds (``_resources``) lives as long as it does. With a journal each step's result is durable
-before it counts as done, so :meth:`Engine.resume_workflow` can finish a run killed at any
-moment. All of it is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
+Data flows one way: the engine builds a :class:`~claude_force_trio._step.Step` for each thing
+to run and, for a workflow, hands a ``WorkflowRun`` a factory of them; the run schedules, the
+step lives its life, and neither calls back into the engine. What the engine holds
+(``_resources``) lives as long as it does. With a journal each step's result is durable before
+it counts as done, so :meth:`Engine.resume_workflow` can finish a run killed at any moment.
+All of it is anyio: the same engine runs under ``trio.run`` and ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ class Engine:
         config: the loaded configuration.
         backend: where requests go.
         hooks: called with every :class:`~claude_force_trio.Event` (append to add one).
-        resilience: the retries, circuit breakers and adaptive limiter of every request;
-            ``resilience.breakers.statistics()``, ``.limiter.statistics()``: snapshots.
+        resilience: every request's retries, breakers and limiter (``.statistics()`` of each).
         response_cache: the response cache (always present: its policy says whether it is used).
         memory: agent memory (``None`` when it is off).
         toolset: every agent's tools; ``toolset.warnings``: what is not offered, and why.
@@ -201,8 +200,9 @@ class Engine:
             )
             for index, (agent, task) in enumerate(jobs)
         ]
-        journalled = JournalledRun(self.journal, run[0])
-        return await run_all(steps, journalled, max_active=self._max_active)
+        only_calls = self._max_active is not None and not any(step.tools for step in steps)
+        max_active = self.max_concurrency if only_calls else self._max_active  # see _many
+        return await run_all(steps, JournalledRun(self.journal, run[0]), max_active=max_active)
 
     # -- a workflow -------------------------------------------------------------------
 

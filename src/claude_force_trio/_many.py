@@ -8,6 +8,16 @@ With ``max_active`` the jobs run in that many tasks, each taking the next job
 when it finishes one, instead of one task a job: 10,000 jobs at 10 requests in
 flight would otherwise be 10,000 tasks parked at the limiter (see the bound in
 :mod:`._run`).
+
+The engine gives jobs that only call (no job's agent has tools) exactly one
+worker per request slot. A worker beyond the slots can only park at the limiter,
+and then every freed slot is handed to a parked worker, which runs after every
+other runnable task has had its turn: when 256 replies land together, each next
+request waited for the whole wave's work (0.86 → 0.90 of the ideal at 256 × 0.5 s,
+``benchmarks/throughput.py``). With as many workers as slots, the worker whose
+call ended takes its next job and the freed slot at once. Jobs with tools keep
+the workflow bound (twice the slots, and 16 more): their workers spend time in
+tools, holding no slot.
 """
 
 from __future__ import annotations

@@ -5,12 +5,11 @@ step runs and the engine owns *what it runs with* (the call stack, memory,
 hooks); everything in between — building the prompt, the step's own deadline,
 what its events say, turning an answer or an error into a
 :class:`~claude_force_trio.StepResult` — is one step's business and lives
-here, in one object. The conversation itself — call → tools → call again,
-until an honest outcome — is :mod:`._turns`; the step gives it a way to ask
-(every call through the whole call stack, so each is cached and priced on its
-own) and turns how it ended into a result: usage and cost summed over the
-calls, attempts summed too (the requests the step made), the tool calls and
-the thinking kept.
+here, in one object. The conversation itself (call → tools → call again, until
+an honest outcome) is :mod:`._turns`; the step gives it a way to ask (each call
+through the whole call stack, so each is cached and priced on its own) and turns
+how it ended into a result: usage, cost and attempts summed over the calls, the
+tool calls and the thinking kept.
 
 The deadline: a step's timeout starts when its first request is *sent* (the
 resilience layer reports ``attempt_started(1)``), not while it waits for a
@@ -52,9 +51,9 @@ from ._reply_stream import ReplyStream
 from ._results import StepResult, StepStatus, ToolCall
 from ._step_spec import StepServices, StepSpec
 from ._step_tally import CallTally
-from ._text import hash_task
+from ._text import hash_user_message
 from ._tool_round import RoundReport
-from ._tools._base import ToolError
+from ._tools._base import ToolBox, ToolError
 from ._turns import Conversation, Outcome
 
 if TYPE_CHECKING:
@@ -122,6 +121,11 @@ class Step(CallObserver, RoundReport):
         """The step's id."""
         return self._spec.step_id
 
+    @property
+    def tools(self) -> ToolBox:
+        """The tools the step may use (an empty box when none)."""
+        return self._spec.tools
+
     # -- the step's life ------------------------------------------------------------
 
     async def run(self) -> StepResult:
@@ -134,21 +138,21 @@ class Step(CallObserver, RoundReport):
         self._model = str(body["model"])
         self._queued = anyio.current_time()
         self._emit(
-            StepQueued(self._run_id, spec.step_id, spec.agent.name, self._queued, _task_hash(body))
+            StepQueued(
+                self._run_id, spec.step_id, spec.agent.name, self._queued, hash_user_message(body)
+            )
         )
         conversation = self._conversation = Conversation(
             body,
             agent=spec.agent,
             tools=spec.tools,
             schema=spec.output_schema,
-            ask=self._ask,
             redact=services.redact,
-            report=self,
         )
         with anyio.CancelScope() as deadline:
             self._deadline = deadline
             try:
-                outcome = await conversation.run()
+                outcome = await conversation.run(self._ask, self)
             except CFTError as exc:
                 return self._finish_failed(exc)
         if deadline.cancelled_caught:
@@ -390,10 +394,3 @@ class Step(CallObserver, RoundReport):
             data=outcome.data,
             **self._loop_facts(),
         )
-
-
-def _task_hash(body: dict[str, object]) -> str:
-    """The hash of the user message: metrics can group repeats without storing the task."""
-    messages = body.get("messages")
-    content = messages[-1].get("content", "") if isinstance(messages, list) and messages else ""
-    return hash_task(content if isinstance(content, str) else repr(content))

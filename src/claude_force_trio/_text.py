@@ -13,10 +13,11 @@ error names the place. What we print is made safe the other way:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from ._errors import ConfigError
 
-__all__ = ["check_text", "hash_task", "printable", "text_problem"]
+__all__ = ["check_text", "hash_task", "hash_user_message", "printable", "text_problem"]
 
 
 def text_problem(text: str) -> str | None:
@@ -65,3 +66,10 @@ def hash_task(text: str) -> str:
     """The SHA-256 hex digest of a task: how events, metrics and memory name a task
     without storing it."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hash_user_message(body: Mapping[str, object]) -> str:
+    """The hash of a request body's last message: metrics group repeats without the task."""
+    messages = body.get("messages")
+    content = messages[-1].get("content", "") if isinstance(messages, list) and messages else ""
+    return hash_task(content if isinstance(content, str) else repr(content))
