@@ -101,11 +101,11 @@ async def read_stream(
 async def abandon(chunks: AsyncIterator[bytes]) -> None:
     """Stop reading a stream we are leaving early, unwinding every generator layer.
 
-    ``aiter_bytes`` sits on four nested async generators (httpx, httpcore).
+    ``aiter_bytes`` sits on nested async generators (httpx's).
     Closing the outer one leaves the inner ones suspended, and trio warns about
     each when it is garbage collected. Pulling once more inside an already
     cancelled scope makes the innermost read raise ``Cancelled``, which
-    unwinds every layer; httpcore then closes the connection. Chunks still
+    unwinds every layer; the pool then drops the connection. Chunks still
     buffered are discarded on the way; a finished iterator returns at once.
     """
     with anyio.CancelScope() as scope, suppress(Exception):

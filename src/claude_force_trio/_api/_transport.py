@@ -16,8 +16,8 @@ is closed. A semaphore bounds requests in flight by ``max_connections``, and a
 connection is opened only when none is idle, so open connections never exceed
 it either. Each event also looks at the *oldest* idle connection and closes it
 once expired, so connections a burst opened do not linger. The HTTP/1.1 work
-itself (connect, TLS, h11) is httpcore's public ``AsyncHTTPConnection``, over
-the write-coalescing backend of ``_coalesce``. A connect timeout on a fresh
+itself is ``_connection.H11Connection``: h11 over anyio's streams, one write
+per request. A connect timeout on a fresh
 connection to loopback, or while this thread was busy, is raised as
 ``_local.StalledConnect``: a stall of ours, not the server's.
 
@@ -27,25 +27,24 @@ connection to loopback, or while this thread was busy, is raised as
 ``AsyncHTTPTransport`` (and so its pool: the limit of this design).
 """
 
-# httpcore's and httpx's transport interfaces take timeouts as arguments:
+# httpx's transport interface takes timeouts as arguments:
 # ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 import urllib.request
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
-import httpcore
 import httpx
 
 from .._errors import ConfigError
-from ._coalesce import CoalescingBackend
+from ._connection import Body, H11Connection
 from ._local import StalledConnect
 
 if TYPE_CHECKING:
@@ -57,35 +56,12 @@ __all__ = ["PooledTransport", "is_loopback", "open_transport"]
 #: wait on the CPU timed out because the loop was too busy to look at it.
 _BUSY_SHARE = 0.5
 _KEEPALIVE_EXPIRY_S = 5.0
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
-_CORE_TO_HTTPX: dict[type[Exception], type[httpx.TransportError]] = {
-    httpcore.TimeoutException: httpx.TimeoutException,
-    httpcore.ConnectTimeout: httpx.ConnectTimeout,
-    httpcore.ReadTimeout: httpx.ReadTimeout,
-    httpcore.WriteTimeout: httpx.WriteTimeout,
-    httpcore.PoolTimeout: httpx.PoolTimeout,
-    httpcore.NetworkError: httpx.NetworkError,
-    httpcore.ConnectError: httpx.ConnectError,
-    httpcore.ReadError: httpx.ReadError,
-    httpcore.WriteError: httpx.WriteError,
-    httpcore.ProxyError: httpx.ProxyError,
-    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
-    httpcore.ProtocolError: httpx.ProtocolError,
-    httpcore.LocalProtocolError: httpx.LocalProtocolError,
-    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
-}
-
+#: ``-vv`` shows each exchange (method, URL without credentials, status): never a header.
+log = logging.getLogger("claude_force_trio.http")
 
 _Key = tuple[bytes, bytes, int]  # an origin: scheme, host, port
-
-
-def _mapped(exc: Exception) -> httpx.TransportError | None:
-    """The httpx error for an httpcore one (the most specific class), or ``None``."""
-    for cls in type(exc).__mro__:
-        target = _CORE_TO_HTTPX.get(cls)
-        if target is not None:
-            return target(str(exc))
-    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -102,38 +78,25 @@ def is_loopback(host: str) -> bool:
 class _PooledStream(httpx.AsyncByteStream):
     """A response body that gives its connection back to the pool when closed."""
 
-    __slots__ = ("_connection", "_key", "_pool", "_stream")
+    __slots__ = ("_body", "_connection", "_key", "_pool")
 
     def __init__(
-        self,
-        stream: AsyncIterable[bytes],
-        pool: PooledTransport,
-        connection: httpcore.AsyncHTTPConnection,
-        key: _Key,
+        self, body: Body, pool: PooledTransport, connection: H11Connection, key: _Key
     ) -> None:
-        self._stream = stream
+        self._body = body
         self._pool: PooledTransport | None = pool
         self._connection = connection
         self._key = key
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._stream:
-                yield chunk
-        except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+    def __aiter__(self) -> Body:  # an iterator, not a generator: one object fewer per call
+        return self._body
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
         if pool is None:
             return
         try:
-            close = getattr(self._stream, "aclose", None)
-            if close is not None:
-                await close()
+            await self._body.aclose()
         finally:
             try:
                 await pool._give_back(self._connection, self._key)
@@ -164,10 +127,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._slots = anyio.Semaphore(max_connections)
         self._ssl_context = ssl_context
         self._expiry = keepalive_expiry_s
-        self._idle: dict[_Key, deque[httpcore.AsyncHTTPConnection]] = {}
+        self._idle: dict[_Key, deque[H11Connection]] = {}
         self._open = 0  # connections made and not yet dropped, idle or busy
-        self._urls: dict[int, tuple[httpx.URL, httpcore.URL]] = {}
-        self._backend = CoalescingBackend()
         self._closed = False
 
     @property
@@ -189,17 +150,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         """Send ``request`` on an idle connection (or a new one) and return the response."""
         if self._closed:
             raise RuntimeError("this transport has been closed")
-        url = self._core_url(request.url)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=url,
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
         await self._acquire(request.extensions.get("timeout", {}).get("pool"))
         try:
-            return await self._exchange(core_request, url.origin)
+            return await self._exchange(request)
         except BaseException:
             self._slots.release()
             raise
@@ -214,19 +167,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     # -- internals --------------------------------------------------------------
 
-    def _core_url(self, url: httpx.URL) -> httpcore.URL:
-        # The client sends every call to the same few URL objects: convert each once.
-        cached = self._urls.get(id(url))
-        if cached is not None and cached[0] is url:
-            return cached[1]
-        core = httpcore.URL(
-            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-        )
-        if len(self._urls) >= 8:
-            self._urls.clear()
-        self._urls[id(url)] = (url, core)
-        return core
-
     async def _acquire(self, timeout: float | None) -> None:
         try:
             self._slots.acquire_nowait()
@@ -238,75 +178,64 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 f"no connection free within {timeout:g} s ({self._max} in use)"
             ) from None
 
-    async def _exchange(self, request: httpcore.Request, origin: httpcore.Origin) -> httpx.Response:
-        """Send on a pooled connection; on failure the connection is dropped or given back."""
-        key = (origin.scheme, origin.host, origin.port)
-        while True:
-            connection, fresh = await self._checkout(origin, key)
-            started, cpu = (time.perf_counter(), time.thread_time()) if fresh else (0.0, 0.0)
-            try:
-                response = await connection.handle_async_request(request)
-            except httpcore.ConnectionNotAvailable:
-                await self._drop(connection)  # cannot happen to a connection we hold alone
-                continue
-            except BaseException as exc:
-                await self._give_back(connection, key)
-                if not isinstance(exc, Exception):
-                    raise
-                if (
-                    fresh
-                    and isinstance(exc, httpcore.ConnectTimeout)
-                    and (is_loopback(origin.host.decode("ascii")) or _was_busy(started, cpu))
-                ):
-                    raise StalledConnect(str(exc)) from exc
-                mapped = _mapped(exc)
-                if mapped is None:
-                    raise
-                raise mapped from exc
-            stream = response.stream
-            assert isinstance(stream, AsyncIterable)
-            return httpx.Response(
-                status_code=response.status,
-                headers=response.headers,
-                stream=_PooledStream(stream, self, connection, key),
-                extensions=response.extensions,
-            )
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send on a pooled connection; on failure the connection is dropped."""
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 0))
+        connection, fresh = await self._checkout(key)
+        started, cpu = (time.perf_counter(), time.thread_time()) if fresh else (0.0, 0.0)
+        try:
+            head, body = await connection.send(request)
+        except BaseException as exc:
+            await self._drop(connection)
+            if (
+                fresh
+                and isinstance(exc, httpx.ConnectTimeout)
+                and (is_loopback(url.host) or _was_busy(started, cpu))
+            ):
+                raise StalledConnect(str(exc)) from exc
+            raise
+        if log.isEnabledFor(logging.DEBUG):
+            where = url.copy_with(username=None, password=None, query=None)
+            how = "new connection" if fresh else "kept-alive connection"
+            log.debug("%s %s -> %d (%s)", request.method, where, head.status_code, how)
+        return httpx.Response(
+            status_code=head.status_code,
+            headers=head.headers.raw_items(),
+            stream=_PooledStream(body, self, connection, key),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
 
-    async def _checkout(
-        self, origin: httpcore.Origin, key: _Key
-    ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
-        """The warmest idle connection to ``origin`` still usable, or a new one (``True``)."""
+    async def _checkout(self, key: _Key) -> tuple[H11Connection, bool]:
+        """The warmest idle connection to ``key``'s origin still usable, or a new one (``True``)."""
         stack = self._idle.get(key)
         while stack:
             connection = stack.pop()
-            if connection.is_idle() and not connection.has_expired():
+            if not connection.has_expired():
                 return connection, False
             await self._drop(connection)
         if self._open >= self._max:
             await self._evict_other(key)
         self._open += 1
-        connection = httpcore.AsyncHTTPConnection(
-            origin=origin,
-            ssl_context=self._tls() if origin.scheme == b"https" else None,
-            keepalive_expiry=self._expiry,
-            http1=True,
-            http2=False,
-            network_backend=self._backend,
-        )
-        return connection, True
+        scheme, host, port = key
+        tls = self._tls() if scheme == b"https" else None
+        return H11Connection(
+            scheme, host, port, ssl_context=tls, keepalive_expiry_s=self._expiry
+        ), True
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
+            self._ssl_context.set_alpn_protocols(["http/1.1"])
         return self._ssl_context
 
-    async def _give_back(self, connection: httpcore.AsyncHTTPConnection, key: _Key) -> None:
+    async def _give_back(self, connection: H11Connection, key: _Key) -> None:
         """Put a connection back as idle after its exchange, or drop it if it is not reusable.
 
         Also closes the oldest idle connection of the origin once it has expired,
         so that connections a burst opened do not stay open forever.
         """
-        if self._closed or connection.is_closed() or not connection.is_idle():
+        if self._closed or not connection.is_idle():
             await self._drop(connection)
             return
         stack = self._idle.setdefault(key, deque())
@@ -316,7 +245,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             stack.popleft()
             await self._drop(oldest)
 
-    async def _drop(self, connection: httpcore.AsyncHTTPConnection) -> None:
+    async def _drop(self, connection: H11Connection) -> None:
         self._open -= 1
         if not connection.is_closed():
             with anyio.CancelScope(shield=True):

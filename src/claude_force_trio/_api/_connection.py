@@ -1,0 +1,375 @@
+"""One HTTP/1.1 connection of the pool, spoken with h11 directly.
+
+Why not httpcore's ``AsyncHTTPConnection`` (what the pool used before): it
+is built to be shared, so every request takes two locks (each a trip through
+the scheduler, behind every other busy task), enters a cancel scope per read
+and per write, traces each phase and passes through three stream layers; at
+256 calls in flight that was about a third of the client's CPU a call
+(``benchmarks/throughput.py``). The pool in ``_transport`` lends a connection
+to one request at a time and takes it back when the body is closed, so none
+of that sharing is needed: this class keeps an h11 state machine and a
+network stream, and nothing else.
+
+What stays other people's work: h11 parses and checks every byte of HTTP/1.1
+(it is what httpcore uses), and the sockets and TLS are anyio's streams
+(``connect_tcp``, ``TLSStream``), on trio or asyncio alike. Each connect, read
+and write has its own deadline (httpx's ``Timeout``), in one plain cancel
+scope. Errors leave as httpx's exception types, each chained to its cause, so
+``_local.local_failure`` still finds the OS error inside.
+
+A request goes out in one write (head and body joined; a body over 64 KiB is
+streamed after the head): on loopback each ``send`` is a kernel round of its
+own and a scheduling point.
+"""
+
+# httpx's Timeout is one deadline per phase (connect, read, write), passed down as arguments:
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import math
+import select
+import time
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import h11
+import httpx
+from anyio.streams.tls import TLSStream
+
+if TYPE_CHECKING:
+    import socket
+    import ssl
+
+__all__ = ["Body", "H11Connection", "transport_error"]
+
+#: Bytes asked of the socket per read (httpcore's figure).
+READ_BYTES = 64 * 1024
+#: A request body up to this size is sent in the same write as its head.
+JOIN_BYTES = 64 * 1024
+#: The largest response head h11 accepts (httpcore's figure).
+MAX_HEAD_BYTES = 100 * 1024
+
+_NEW, _ACTIVE, _IDLE, _BROKEN, _CLOSED = range(5)
+
+_Timeouts = Mapping[str, float | None]
+
+
+def transport_error(exc: BaseException) -> httpx.TransportError | None:
+    """The httpx error for a failure of this module's layer, else ``None``.
+
+    h11's protocol errors keep their side; a stream broken or closed under a
+    read or write is a ``ReadError``/``WriteError`` (see :func:`_io_error`).
+    """
+    if isinstance(exc, httpx.TransportError):
+        return exc
+    if isinstance(exc, h11.RemoteProtocolError):
+        return httpx.RemoteProtocolError(str(exc) or "protocol error from the server")
+    if isinstance(exc, h11.LocalProtocolError):
+        return httpx.LocalProtocolError(str(exc) or "protocol error in the request")
+    return None
+
+
+class H11Connection:
+    """An HTTP/1.1 connection to one origin, used by one request at a time.
+
+    Opened by its first request; after a response read to its end it is idle
+    and can carry the next one, unless the server asked to close. The pool
+    must not lend it to two requests at once (nothing here guards that).
+
+    Args:
+        scheme: ``b"http"`` or ``b"https"``.
+        host: the host to connect to (and, for https, to verify).
+        port: its port.
+        ssl_context: for https.
+        keepalive_expiry_s: an idle connection older than this has expired.
+    """
+
+    __slots__ = (
+        "_expire_at",
+        "_expiry",
+        "_h11",
+        "_host",
+        "_port",
+        "_socket",
+        "_ssl",
+        "_state",
+        "_stream",
+    )
+
+    def __init__(
+        self,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        keepalive_expiry_s: float,
+    ) -> None:
+        if scheme == b"https" and ssl_context is None:
+            raise ValueError("an https connection needs an ssl_context")
+        self._host = host.decode("ascii")
+        self._port = port
+        self._ssl = ssl_context if scheme == b"https" else None
+        self._expiry = keepalive_expiry_s
+        self._expire_at = 0.0
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._stream: anyio.abc.ByteStream | None = None
+        self._socket: socket.socket | None = None
+        self._state = _NEW
+
+    # -- what the pool asks -----------------------------------------------------
+
+    def is_idle(self) -> bool:
+        """Open, between requests."""
+        return self._state == _IDLE
+
+    def is_closed(self) -> bool:
+        """Closed for good."""
+        return self._state == _CLOSED
+
+    def has_expired(self) -> bool:
+        """Idle past its keep-alive, or closed (or written to) by the server meanwhile."""
+        if self._state != _IDLE:
+            return False
+        if time.monotonic() >= self._expire_at:
+            return True
+        return self._socket is not None and _readable(self._socket)
+
+    async def aclose(self) -> None:
+        """Close the socket (the caller shields this from cancellation)."""
+        self._state = _CLOSED
+        stream, self._stream, self._socket = self._stream, None, None
+        if stream is not None:
+            await stream.aclose()
+
+    # -- one exchange -----------------------------------------------------------
+
+    async def send(self, request: httpx.Request) -> tuple[h11.Response, Body]:
+        """Send ``request`` (connecting first if new); return the response head and its body.
+
+        Raises:
+            httpx.TransportError: a subclass per failure, chained to its cause;
+                the connection is then unusable (the pool drops it).
+            RuntimeError: the connection is busy or closed (a pool bug).
+        """
+        if self._state not in (_NEW, _IDLE):
+            raise RuntimeError("this connection is busy or closed")
+        was_new = self._state == _NEW
+        self._state = _ACTIVE
+        timeouts: _Timeouts = request.extensions.get("timeout", {})
+        try:
+            if was_new:
+                await self._connect(timeouts.get("connect"))
+            await self._write_request(request, timeouts.get("write"))
+            head = await self._read_head(timeouts.get("read"))
+        except BaseException as exc:
+            self._state = _BROKEN
+            mapped = transport_error(exc)
+            if mapped is None or mapped is exc:
+                raise
+            raise mapped from exc
+        return head, Body(self, timeouts.get("read"))
+
+    async def _connect(self, timeout: float | None) -> None:
+        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
+            try:
+                stream: anyio.abc.ByteStream = await anyio.connect_tcp(self._host, self._port)
+            except OSError as exc:
+                raise httpx.ConnectError(f"{exc} ({self._host}:{self._port})") from exc
+            self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            if self._ssl is not None:
+                try:
+                    stream = await TLSStream.wrap(
+                        stream,
+                        hostname=self._host,
+                        ssl_context=self._ssl,
+                        standard_compatible=False,
+                    )
+                except BaseException as exc:
+                    await anyio.aclose_forcefully(stream)
+                    if isinstance(exc, Exception) and not isinstance(
+                        exc, anyio.get_cancelled_exc_class()
+                    ):
+                        raise httpx.ConnectError(f"TLS handshake failed: {exc}") from exc
+                    raise
+            self._stream = stream
+        if scope.cancelled_caught:
+            raise httpx.ConnectTimeout(f"connect to {self._host}:{self._port} timed out")
+
+    async def _write_request(self, request: httpx.Request, timeout: float | None) -> None:
+        h = self._h11
+        start = h11.Request(
+            method=request.method, target=request.url.raw_path, headers=request.headers.raw
+        )
+        head = h.send(start) or b""
+        content = _known_content(request)
+        if content is not None and len(content) <= JOIN_BYTES:
+            data = (h.send(h11.Data(data=content)) or b"") if content else b""
+            await self._write(head + data + (h.send(h11.EndOfMessage()) or b""), timeout)
+            return
+        await self._write(head, timeout)
+        if content is not None:
+            await self._write(h.send(h11.Data(data=content)) or b"", timeout)
+        else:
+            await self._write_stream(request.stream, timeout)
+        await self._write(h.send(h11.EndOfMessage()) or b"", timeout)
+
+    async def _write_stream(
+        self, stream: AsyncIterable[bytes] | Iterable[bytes], timeout: float | None
+    ) -> None:
+        """A body httpx does not hold (a generator), piece by piece; its iterator closed after."""
+        h = self._h11
+        if not isinstance(stream, AsyncIterable):
+            for chunk in stream:
+                if chunk:
+                    await self._write(h.send(h11.Data(data=chunk)) or b"", timeout)
+            return
+        pieces = aiter(stream)
+        try:
+            async for chunk in pieces:
+                if chunk:
+                    await self._write(h.send(h11.Data(data=chunk)) or b"", timeout)
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
+
+    async def _read_head(self, timeout: float | None) -> h11.Response:
+        while True:
+            event = await self._event(timeout)
+            if isinstance(event, h11.Response):
+                return event
+            # an InformationalResponse (1xx) precedes the real one; nothing else can (h11)
+
+    async def _write(self, data: bytes, timeout: float | None) -> None:
+        assert self._stream is not None
+        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
+            try:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise httpx.WriteError(_io_error(exc, "write")) from exc
+        if scope.cancelled_caught:
+            raise httpx.WriteTimeout("the request could not be written in time")
+
+    async def _read(self, timeout: float | None) -> bytes:
+        assert self._stream is not None
+        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
+            try:
+                return await self._stream.receive(READ_BYTES)
+            except anyio.EndOfStream:
+                return b""
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise httpx.ReadError(_io_error(exc, "read")) from exc
+        assert scope.cancelled_caught
+        raise httpx.ReadTimeout("the server sent nothing in time")
+
+    async def _event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED | h11.NEED_DATA]:
+        """The next event from the server, reading as needed."""
+        h = self._h11
+        while True:
+            event = h.next_event()
+            if event is not h11.NEED_DATA:
+                if isinstance(event, h11.ConnectionClosed):
+                    raise httpx.RemoteProtocolError("the server closed the connection early")
+                return event
+            data = await self._read(timeout)
+            if not data and h.their_state is h11.SEND_RESPONSE:
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            h.receive_data(data)
+
+    def _finished(self) -> None:
+        """The body was read to its end: reusable if both sides agree to keep it open."""
+        h = self._h11
+        if h.our_state is h11.DONE and h.their_state is h11.DONE:
+            h.start_next_cycle()
+            self._expire_at = time.monotonic() + self._expiry
+            self._state = _IDLE
+        else:
+            self._state = _BROKEN
+
+    def _abandoned(self) -> None:
+        if self._state == _ACTIVE:
+            self._state = _BROKEN
+
+
+class Body:
+    """A response body, read chunk by chunk; the end or a close settles its connection.
+
+    Read to its end, the connection becomes idle (or unusable, if the server
+    asked to close); closed early, it is unusable. Errors leave as httpx's.
+    """
+
+    __slots__ = ("_connection", "_done", "_timeout")
+
+    def __init__(self, connection: H11Connection, timeout: float | None) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self._done = False
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        connection = self._connection
+        try:
+            while True:
+                event = await connection._event(self._timeout)
+                if isinstance(event, h11.Data):
+                    return bytes(event.data)
+                if isinstance(event, h11.EndOfMessage):
+                    break
+        except BaseException as exc:
+            self._done = True
+            connection._abandoned()
+            mapped = transport_error(exc)
+            if mapped is None or mapped is exc:
+                raise
+            raise mapped from exc
+        self._done = True
+        connection._finished()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop reading: a body not read to its end leaves its connection unusable."""
+        if not self._done:
+            self._done = True
+            self._connection._abandoned()
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else anyio.current_time() + timeout
+
+
+def _io_error(exc: BaseException, doing: str) -> str:
+    """A short message for a broken stream, naming the OS error underneath when there is one."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{doing} failed: {cause.strerror}"
+    how = "closed" if isinstance(exc, anyio.ClosedResourceError) else "broken"
+    return f"{doing} failed: the connection was {how}"
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle socket has something to read: the server closed it, or wrote out of turn."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
+    except (OSError, ValueError):
+        return True  # a socket that cannot be asked is not one to reuse
+
+
+def _known_content(request: httpx.Request) -> bytes | None:
+    """The body as bytes when httpx already holds it (bytes, JSON, forms), else ``None``."""
+    try:
+        return request.content
+    except httpx.RequestNotRead:
+        return None
