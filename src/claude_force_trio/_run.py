@@ -40,8 +40,10 @@ every parked task's wake-up. So at most ``max_active`` steps are under way;
 further ready steps wait in a FIFO queue, not yet started, and a step task that
 finishes takes the next one itself. The engine sets the bound above the request
 slots (twice as many, and 16 more), so a slot never idles for want of a started
-step while the others build prompts, read the cache or run tools; ``None`` (batch
-mode, whose calls wait for a whole batch) starts every ready step at once.
+step while the others build prompts, read the cache, run tools or wait for an
+approval; ``None`` (batch mode, whose calls wait for a whole batch) starts every
+ready step at once. (``run_many`` gives jobs that only call one worker per slot:
+see :mod:`._many`.)
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
 """One HTTP/1.1 connection of the pool, spoken with h11 directly.
 
-Why not httpcore's ``AsyncHTTPConnection`` (what the pool used before): it
-is built to be shared, so every request takes two locks (each a trip through
-the scheduler, behind every other busy task), enters a cancel scope per read
-and per write, traces each phase and passes through three stream layers; at
-256 calls in flight that was about a third of the client's CPU a call
-(``benchmarks/throughput.py``). The pool in ``_transport`` lends a connection
-to one request at a time and takes it back when the body is closed, so none
-of that sharing is needed: this class keeps an h11 state machine and a
-network stream, and nothing else.
+Why not httpcore's ``AsyncHTTPConnection`` (what the pool used before): it is
+built to be shared, so every request takes two locks (each a trip through the
+scheduler, behind every other busy task), enters a cancel scope per read and
+write, traces each phase and passes through three stream layers. The pool in
+``_transport`` lends a connection to one request at a time, so none of that is
+needed here: an h11 state machine and a stream, nothing else. A call costs
+about a fifth less client CPU (``benchmarks/throughput.py``, BENCHMARKS.md).
 
 What stays other people's work: h11 parses and checks every byte of HTTP/1.1
 (it is what httpcore uses), and the sockets and TLS are anyio's streams
 (``connect_tcp``, ``TLSStream``), on trio or asyncio alike. Each connect, read
-and write has its own deadline (httpx's ``Timeout``), in one plain cancel
-scope. Errors leave as httpx's exception types, each chained to its cause, so
+and write has its own deadline (httpx's ``Timeout``); one cancel scope covers a
+request's writes and the reads of its reply's head, its deadline moved each
+time. Errors leave as httpx's exception types, each chained to its cause, so
 ``_local.local_failure`` still finds the OS error inside.
 
 A request goes out in one write (head and body joined; a body over 64 KiB is
@@ -58,11 +57,7 @@ _Timeouts = Mapping[str, float | None]
 
 
 def transport_error(exc: BaseException) -> httpx.TransportError | None:
-    """The httpx error for a failure of this module's layer, else ``None``.
-
-    h11's protocol errors keep their side; a stream broken or closed under a
-    read or write is a ``ReadError``/``WriteError`` (see :func:`_io_error`).
-    """
+    """The httpx error for an h11 one (or ``exc``, if httpx's already), else ``None``."""
     if isinstance(exc, httpx.TransportError):
         return exc
     if isinstance(exc, h11.RemoteProtocolError):
@@ -93,10 +88,12 @@ class H11Connection:
         "_h11",
         "_host",
         "_port",
+        "_scope",
         "_socket",
         "_ssl",
         "_state",
         "_stream",
+        "_writing",
     )
 
     def __init__(
@@ -119,6 +116,8 @@ class H11Connection:
         self._stream: anyio.abc.ByteStream | None = None
         self._socket: socket.socket | None = None
         self._state = _NEW
+        self._scope: anyio.CancelScope | None = None  # the exchange's, while one is under way
+        self._writing = False
 
     # -- what the pool asks -----------------------------------------------------
 
@@ -163,8 +162,7 @@ class H11Connection:
         try:
             if was_new:
                 await self._connect(timeouts.get("connect"))
-            await self._write_request(request, timeouts.get("write"))
-            head = await self._read_head(timeouts.get("read"))
+            head = await self._exchange(request, timeouts)
         except BaseException as exc:
             self._state = _BROKEN
             mapped = transport_error(exc)
@@ -198,6 +196,24 @@ class H11Connection:
             self._stream = stream
         if scope.cancelled_caught:
             raise httpx.ConnectTimeout(f"connect to {self._host}:{self._port} timed out")
+
+    async def _exchange(self, request: httpx.Request, timeouts: _Timeouts) -> h11.Response:
+        """Write the request and read the reply's head under one cancel scope.
+
+        Each write and read moves the scope's deadline to its own timeout from
+        now, so one scope serves the whole exchange (a scope per operation was
+        ~4% of a call); the phase under way names the timeout that fired.
+        """
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                await self._write_request(request, timeouts.get("write"))
+                return await self._read_head(timeouts.get("read"))
+            finally:
+                self._scope = None
+        if self._writing:
+            raise httpx.WriteTimeout("the request could not be written in time")
+        raise httpx.ReadTimeout("the server sent nothing in time")
 
     async def _write_request(self, request: httpx.Request, timeout: float | None) -> None:
         h = self._h11
@@ -247,25 +263,31 @@ class H11Connection:
 
     async def _write(self, data: bytes, timeout: float | None) -> None:
         assert self._stream is not None
-        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
-            try:
-                await self._stream.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                raise httpx.WriteError(_io_error(exc, "write")) from exc
-        if scope.cancelled_caught:
-            raise httpx.WriteTimeout("the request could not be written in time")
+        assert self._scope is not None  # every write is part of an exchange
+        self._scope.deadline = _deadline(timeout)
+        self._writing = True
+        try:
+            await self._stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise httpx.WriteError(_io_error(exc, "write")) from exc
 
     async def _read(self, timeout: float | None) -> bytes:
-        assert self._stream is not None
-        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
-            try:
-                return await self._stream.receive(READ_BYTES)
-            except anyio.EndOfStream:
-                return b""
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                raise httpx.ReadError(_io_error(exc, "read")) from exc
-        assert scope.cancelled_caught
+        if self._scope is not None:  # the head, within the exchange's scope
+            self._scope.deadline = _deadline(timeout)
+            self._writing = False
+            return await self._receive()
+        with anyio.CancelScope(deadline=_deadline(timeout)):  # the body, on its own
+            return await self._receive()
         raise httpx.ReadTimeout("the server sent nothing in time")
+
+    async def _receive(self) -> bytes:
+        assert self._stream is not None
+        try:
+            return await self._stream.receive(READ_BYTES)
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise httpx.ReadError(_io_error(exc, "read")) from exc
 
     async def _event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED | h11.NEED_DATA]:
         """The next event from the server, reading as needed."""
