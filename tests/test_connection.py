@@ -194,6 +194,46 @@ async def test_body_cut_short_is_a_remote_protocol_error_and_drops_the_connectio
             assert pool.open_connections == 0
 
 
+async def test_body_ended_by_close_is_read_whole_and_the_connection_dropped() -> None:
+    """A reply with neither length nor chunks ends when the server closes: read, then not reused."""
+
+    async def handle(stream: anyio.abc.ByteStream) -> None:
+        await read_request(stream)
+        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}")
+
+    pool = PooledTransport(max_connections=1)
+    with anyio.fail_after(LIMIT_S):
+        async with server(handle) as url, httpx.AsyncClient(transport=pool) as http:
+            assert (await http.get(url + "/")).json() == {}
+            assert pool.open_connections == 0
+
+
+async def test_server_gone_while_the_body_is_sent_is_a_write_error() -> None:
+    """A server closing without reading: a large body fails as WriteError naming the OS error."""
+
+    async def rude(stream: anyio.abc.ByteStream) -> None:
+        await stream.aclose()
+
+    pool = PooledTransport(max_connections=1)
+    with anyio.fail_after(LIMIT_S):
+        async with server(rude) as url, httpx.AsyncClient(transport=pool) as http:
+            with pytest.raises(httpx.WriteError, match="write failed: "):
+                await http.post(url + "/", content=b"x" * (32 * 1024 * 1024))
+            assert pool.open_connections == 0
+
+
+async def test_a_sync_body_is_refused() -> None:
+    """An async transport cannot send a body only a sync iterator can give."""
+    pool = PooledTransport(max_connections=1)
+    request = httpx.Request("POST", "http://127.0.0.1:9/", content=iter([b"x"]))
+    with anyio.fail_after(LIMIT_S):
+        async with server(keep_answering(OK)) as url:
+            request.url = httpx.URL(url + "/")
+            with pytest.raises(TypeError, match="async request body"):
+                await pool.handle_async_request(request)
+    assert pool.open_connections == 0
+
+
 async def test_garbage_reply_is_a_remote_protocol_error() -> None:
     """Bytes that are not HTTP fail as RemoteProtocolError (h11's verdict, as httpx's type)."""
     pool = PooledTransport(max_connections=1)

@@ -57,3 +57,26 @@ async def test_write_timeout_fires_when_the_server_stops_reading(
         with pytest.raises(httpx.WriteTimeout):
             await http.post(url + "/", content=payload)
         assert trio.current_time() - start == pytest.approx(3.0)
+
+
+async def test_body_read_timeout_fires_at_its_exact_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A head, part of the body, then silence: ReadTimeout ``read`` seconds after the last bytes."""
+
+    async def stalls(stream: anyio.abc.ByteStream) -> None:
+        await read_request(stream)
+        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n")
+        await anyio.sleep(1.0)
+        await stream.send(b"{}")
+        await anyio.sleep_forever()
+
+    pool = PooledTransport(max_connections=1)
+    timeout = httpx.Timeout(5.0, read=2.5)
+    async with server(stalls) as url, httpx.AsyncClient(transport=pool, timeout=timeout) as http:
+        async with http.stream("GET", url + "/") as response:
+            start = trio.current_time()
+            with pytest.raises(httpx.ReadTimeout):
+                await response.aread()
+            assert trio.current_time() - start == 1.0 + 2.5
+        assert pool.open_connections == 0

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import select
 import time
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
@@ -83,6 +83,7 @@ class H11Connection:
     """
 
     __slots__ = (
+        "_closed_by_server",
         "_expire_at",
         "_expiry",
         "_h11",
@@ -118,6 +119,7 @@ class H11Connection:
         self._state = _NEW
         self._scope: anyio.CancelScope | None = None  # the exchange's, while one is under way
         self._writing = False
+        self._closed_by_server = False
 
     # -- what the pool asks -----------------------------------------------------
 
@@ -230,19 +232,14 @@ class H11Connection:
         if content is not None:
             await self._write(h.send(h11.Data(data=content)) or b"", timeout)
         else:
+            if not isinstance(request.stream, AsyncIterable):
+                raise TypeError("an async transport needs an async request body")
             await self._write_stream(request.stream, timeout)
         await self._write(h.send(h11.EndOfMessage()) or b"", timeout)
 
-    async def _write_stream(
-        self, stream: AsyncIterable[bytes] | Iterable[bytes], timeout: float | None
-    ) -> None:
-        """A body httpx does not hold (a generator), piece by piece; its iterator closed after."""
+    async def _write_stream(self, stream: AsyncIterable[bytes], timeout: float | None) -> None:
+        """A body httpx does not hold (an async generator), piece by piece; closed after."""
         h = self._h11
-        if not isinstance(stream, AsyncIterable):
-            for chunk in stream:
-                if chunk:
-                    await self._write(h.send(h11.Data(data=chunk)) or b"", timeout)
-            return
         pieces = aiter(stream)
         try:
             async for chunk in pieces:
@@ -295,18 +292,22 @@ class H11Connection:
         while True:
             event = h.next_event()
             if event is not h11.NEED_DATA:
-                if isinstance(event, h11.ConnectionClosed):
+                if isinstance(event, h11.ConnectionClosed):  # pragma: no cover - only after an end
                     raise httpx.RemoteProtocolError("the server closed the connection early")
                 return event
             data = await self._read(timeout)
-            if not data and h.their_state is h11.SEND_RESPONSE:
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            if not data:
+                if h.their_state is h11.SEND_RESPONSE:
+                    raise httpx.RemoteProtocolError(
+                        "Server disconnected without sending a response."
+                    )
+                self._closed_by_server = True  # a body that ends at the close (h11 may keep it)
             h.receive_data(data)
 
     def _finished(self) -> None:
         """The body was read to its end: reusable if both sides agree to keep it open."""
         h = self._h11
-        if h.our_state is h11.DONE and h.their_state is h11.DONE:
+        if h.our_state is h11.DONE and h.their_state is h11.DONE and not self._closed_by_server:
             h.start_next_cycle()
             self._expire_at = time.monotonic() + self._expiry
             self._state = _IDLE

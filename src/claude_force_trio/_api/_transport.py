@@ -17,9 +17,9 @@ connection is opened only when none is idle, so open connections never exceed
 it either. Each event also looks at the *oldest* idle connection and closes it
 once expired, so connections a burst opened do not linger. The HTTP/1.1 work
 itself is ``_connection.H11Connection``: h11 over anyio's streams, one write
-per request. A connect timeout on a fresh
-connection to loopback, or while this thread was busy, is raised as
-``_local.StalledConnect``: a stall of ours, not the server's.
+per request. A connect timeout on a fresh connection to loopback, or while
+this thread was busy, is raised as ``_local.StalledConnect``: a stall of ours,
+not the server's.
 
 :func:`open_transport` builds the transport for one API root, honouring
 ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` through
