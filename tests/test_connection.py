@@ -83,6 +83,17 @@ def keep_answering(*replies: bytes) -> Handler:
     return handle
 
 
+def answer_then_close(reply: bytes) -> Handler:
+    """A handler that reads one request, sends ``reply`` (perhaps nothing) and closes."""
+
+    async def handle(stream: anyio.abc.ByteStream) -> None:
+        await read_request(stream)
+        if reply:
+            await stream.send(reply)
+
+    return handle
+
+
 async def test_chunked_reply_in_pieces_is_read_whole_and_the_connection_reused() -> None:
     """A chunked body sent a byte at a time arrives whole; the connection carries the next call."""
     body = b'{"a": 1}'
@@ -168,12 +179,12 @@ async def test_a_large_body_is_streamed_after_the_head_and_arrives_whole() -> No
 async def test_server_gone_before_answering_is_a_remote_protocol_error() -> None:
     """A connection closed by the server instead of a reply fails as RemoteProtocolError."""
 
-    async def handle(stream: anyio.abc.ByteStream) -> None:
-        await read_request(stream)
-
     pool = PooledTransport(max_connections=1)
     with anyio.fail_after(LIMIT_S):
-        async with server(handle) as url, httpx.AsyncClient(transport=pool) as http:
+        async with (
+            server(answer_then_close(b"")) as url,
+            httpx.AsyncClient(transport=pool) as http,
+        ):
             with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
                 await http.get(url + "/")
             assert pool.open_connections == 0
@@ -182,13 +193,10 @@ async def test_server_gone_before_answering_is_a_remote_protocol_error() -> None
 async def test_body_cut_short_is_a_remote_protocol_error_and_drops_the_connection() -> None:
     """A body shorter than its content-length, then a close: an error, and nothing pooled."""
 
-    async def handle(stream: anyio.abc.ByteStream) -> None:
-        await read_request(stream)
-        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}")
-
+    cut = answer_then_close(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}")
     pool = PooledTransport(max_connections=1)
     with anyio.fail_after(LIMIT_S):
-        async with server(handle) as url, httpx.AsyncClient(transport=pool) as http:
+        async with server(cut) as url, httpx.AsyncClient(transport=pool) as http:
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.get(url + "/")
             assert pool.open_connections == 0
@@ -197,13 +205,10 @@ async def test_body_cut_short_is_a_remote_protocol_error_and_drops_the_connectio
 async def test_body_ended_by_close_is_read_whole_and_the_connection_dropped() -> None:
     """A reply with neither length nor chunks ends when the server closes: read, then not reused."""
 
-    async def handle(stream: anyio.abc.ByteStream) -> None:
-        await read_request(stream)
-        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}")
-
+    unframed = answer_then_close(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}")
     pool = PooledTransport(max_connections=1)
     with anyio.fail_after(LIMIT_S):
-        async with server(handle) as url, httpx.AsyncClient(transport=pool) as http:
+        async with server(unframed) as url, httpx.AsyncClient(transport=pool) as http:
             assert (await http.get(url + "/")).json() == {}
             assert pool.open_connections == 0
 
