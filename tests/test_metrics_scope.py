@@ -64,6 +64,24 @@ async def test_the_library_records_by_default_with_the_project_key(
     assert config.project_key.startswith("path:")
 
 
+async def test_run_many_jobs_of_one_agent_keep_their_own_records(
+    tmp_path: Path, isolated_state: Path
+) -> None:
+    """Jobs of one agent are told apart (``jobs[INDEX]``, as the journal names them): each
+    job's record carries its own task hash, where they used to share the agent's step id and
+    all but one lost it."""
+    config = load_config(project(tmp_path))
+    tasks = ["lint a.py", "lint b.py", "lint c.py"]
+    async with open_engine(config, transport=httpx.MockTransport(answer)) as engine:
+        results = await engine.run_many([("linter", task) for task in tasks])
+    assert [r.id for r in results] == ["jobs[0]", "jobs[1]", "jobs[2]"]
+    assert [r.agent for r in results] == ["linter"] * 3
+    written = {r["step_id"]: r["task_hash"] for r in lines(isolated_state / "metrics")}
+    assert sorted(written) == ["jobs[0]", "jobs[1]", "jobs[2]"]
+    assert None not in written.values()
+    assert len(set(written.values())) == 3
+
+
 async def test_metrics_false_opts_out_and_a_path_writes_elsewhere(
     tmp_path: Path, isolated_state: Path
 ) -> None:

@@ -193,7 +193,7 @@ class Engine:
             self._step(
                 self.agent(agent, f"jobs[{index}].agent"),
                 run,
-                step_id=agent,
+                step_id=f"jobs[{index}]",
                 task=check_text(task, f"jobs[{index}].task"),
                 timeout_s=timeout,
                 budget=budget,

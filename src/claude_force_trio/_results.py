@@ -120,7 +120,7 @@ class StepResult:
     """What one step (or one ``run_agent`` call) produced.
 
     Attributes:
-        id: the step id (the agent name for ``run_agent``).
+        id: the step id (the agent name for ``run_agent``, ``jobs[INDEX]`` for ``run_many``).
         agent: the agent that ran.
         status: ``succeeded``, ``failed``, ``timed_out``, ``cancelled``, ``skipped``,
             or ``waiting_approval``: a step with ``"approval": true`` that has no
