@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from claude_force_trio import Backend, open_engine
+from claude_force_trio import Backend, CallFinished, open_engine
 from claude_force_trio._config import Config
 from claude_force_trio._config._load import load_config
 from claude_force_trio.cli import app
@@ -68,11 +68,14 @@ async def test_a_paraphrase_is_served_and_a_near_miss_is_asked(tmp_path: Path) -
         async with open_engine(config, backend=backend) as engine:
             first = await engine.run_agent("summariser", TASK)
         assert len(messages(sim)) == 1
-        async with open_engine(config, backend=backend) as engine:  # a later process
+        calls: list[CallFinished] = []
+        hear = [lambda event: calls.append(event) if isinstance(event, CallFinished) else None]
+        async with open_engine(config, backend=backend, hooks=hear) as engine:  # a later process
             served = await engine.run_agent("summariser", PARAPHRASE)
             assert len(messages(sim)) == 1
             near = await engine.run_agent("summariser", NEAR_MISS)
         assert len(messages(sim)) == 2
+    assert [(c.cached, c.similarity) for c in calls] == [(True, served.similarity), (False, None)]
     assert (first.cached, first.similarity) == (False, None)
     assert served.ok
     assert served.cached == "semantic"

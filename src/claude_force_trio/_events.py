@@ -162,6 +162,8 @@ class CallFinished:
         response_id: the answer's message id (``msg_…``), when it was answered.
         response_model: the model that answered, when it was answered.
         stop_reason: the answer's ``stop_reason``, when it was answered.
+        similarity: for an answer the semantic cache served, how close the task was
+            to the one answered before (cosine, 0–1); else ``None``.
     """
 
     run_id: str | None
@@ -178,6 +180,7 @@ class CallFinished:
     response_id: str | None = None
     response_model: str | None = None
     stop_reason: str | None = None
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

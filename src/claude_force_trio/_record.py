@@ -31,12 +31,13 @@ _NO_USAGE = Usage()
 class _Watch(CallObserver):
     """Passes everything on to the step's observer, noting attempts and a served answer."""
 
-    __slots__ = ("attempts", "inner", "served_from_cache")
+    __slots__ = ("attempts", "inner", "served_from_cache", "similarity")
 
     def __init__(self, inner: CallObserver) -> None:
         self.inner = inner
         self.attempts = 0
         self.served_from_cache = False
+        self.similarity: float | None = None
 
     def attempt_started(self, attempt: int) -> None:
         self.attempts = attempt
@@ -50,6 +51,7 @@ class _Watch(CallObserver):
 
     def served(self, saved_usd: float, similarity: float | None = None) -> None:
         self.served_from_cache = True
+        self.similarity = similarity
         if similarity is None:
             self.inner.served(saved_usd)
         else:
@@ -108,5 +110,6 @@ class RecordingLayer:
                 message.id if message is not None else None,
                 message.model if message is not None else None,
                 message.stop_reason if message is not None else None,
+                watch.similarity,
             )
         )
