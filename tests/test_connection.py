@@ -176,28 +176,27 @@ async def test_a_large_body_is_streamed_after_the_head_and_arrives_whole() -> No
     assert [r.endswith(payload) for r in received] == [True, True]
 
 
-async def test_server_gone_before_answering_is_a_remote_protocol_error() -> None:
-    """A connection closed by the server instead of a reply fails as RemoteProtocolError."""
-
+@pytest.mark.parametrize(
+    ("handler", "says"),
+    [
+        pytest.param(answer_then_close(b""), "without sending a response", id="gone-before-reply"),
+        pytest.param(
+            answer_then_close(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}"),
+            None,
+            id="body-cut-short",
+        ),
+        pytest.param(keep_answering(b"SMTP ready\r\n\r\n"), None, id="not-http"),
+    ],
+)
+async def test_a_misbehaving_server_is_a_remote_protocol_error(
+    handler: Handler, says: str | None
+) -> None:
+    """No reply, a body shorter than its content-length, bytes that are not HTTP (h11's verdict):
+    each fails as httpx's RemoteProtocolError, and the connection is not pooled."""
     pool = PooledTransport(max_connections=1)
     with anyio.fail_after(LIMIT_S):
-        async with (
-            server(answer_then_close(b"")) as url,
-            httpx.AsyncClient(transport=pool) as http,
-        ):
-            with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
-                await http.get(url + "/")
-            assert pool.open_connections == 0
-
-
-async def test_body_cut_short_is_a_remote_protocol_error_and_drops_the_connection() -> None:
-    """A body shorter than its content-length, then a close: an error, and nothing pooled."""
-
-    cut = answer_then_close(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}")
-    pool = PooledTransport(max_connections=1)
-    with anyio.fail_after(LIMIT_S):
-        async with server(cut) as url, httpx.AsyncClient(transport=pool) as http:
-            with pytest.raises(httpx.RemoteProtocolError):
+        async with server(handler) as url, httpx.AsyncClient(transport=pool) as http:
+            with pytest.raises(httpx.RemoteProtocolError, match=says):
                 await http.get(url + "/")
             assert pool.open_connections == 0
 
@@ -237,19 +236,6 @@ async def test_a_sync_body_is_refused() -> None:
             with pytest.raises(TypeError, match="async request body"):
                 await pool.handle_async_request(request)
     assert pool.open_connections == 0
-
-
-async def test_garbage_reply_is_a_remote_protocol_error() -> None:
-    """Bytes that are not HTTP fail as RemoteProtocolError (h11's verdict, as httpx's type)."""
-    pool = PooledTransport(max_connections=1)
-    with anyio.fail_after(LIMIT_S):
-        async with (
-            server(keep_answering(b"SMTP ready\r\n\r\n")) as url,
-            httpx.AsyncClient(transport=pool) as http,
-        ):
-            with pytest.raises(httpx.RemoteProtocolError):
-                await http.get(url + "/")
-            assert pool.open_connections == 0
 
 
 async def test_body_left_early_drops_the_connection() -> None:

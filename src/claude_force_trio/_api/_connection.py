@@ -165,12 +165,9 @@ class H11Connection:
             if was_new:
                 await self._connect(timeouts.get("connect"))
             head = await self._exchange(request, timeouts)
-        except BaseException as exc:
+        except BaseException:
             self._state = _BROKEN
-            mapped = transport_error(exc)
-            if mapped is None or mapped is exc:
-                raise
-            raise mapped from exc
+            raise
         return head, Body(self, timeouts.get("read"))
 
     async def _connect(self, timeout: float | None) -> None:
@@ -211,6 +208,8 @@ class H11Connection:
             try:
                 await self._write_request(request, timeouts.get("write"))
                 return await self._read_head(timeouts.get("read"))
+            except h11.LocalProtocolError as exc:  # a request h11 will not write
+                raise transport_error(exc) or exc from exc
             finally:
                 self._scope = None
         if self._writing:
@@ -290,7 +289,10 @@ class H11Connection:
         """The next event from the server, reading as needed."""
         h = self._h11
         while True:
-            event = h.next_event()
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:  # bytes that are not HTTP/1.1
+                raise transport_error(exc) or exc from exc
             if event is not h11.NEED_DATA:
                 if isinstance(event, h11.ConnectionClosed):  # pragma: no cover - only after an end
                     raise httpx.RemoteProtocolError("the server closed the connection early")
@@ -347,13 +349,10 @@ class Body:
                     return bytes(event.data)
                 if isinstance(event, h11.EndOfMessage):
                     break
-        except BaseException as exc:
+        except BaseException:
             self._done = True
             connection._abandoned()
-            mapped = transport_error(exc)
-            if mapped is None or mapped is exc:
-                raise
-            raise mapped from exc
+            raise
         self._done = True
         connection._finished()
         raise StopAsyncIteration
