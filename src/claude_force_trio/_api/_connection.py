@@ -10,7 +10,7 @@ about a fifth less client CPU (``benchmarks/throughput.py``, BENCHMARKS.md).
 
 What stays other people's work: h11 parses and checks every byte of HTTP/1.1
 (it is what httpcore uses), and the sockets and TLS are anyio's streams
-(``connect_tcp``, ``TLSStream``), on trio or asyncio alike. Each connect, read
+(``TLSStream``; ``_dial.open_tcp`` connects), on trio or asyncio alike. Each connect, read
 and write has its own deadline (httpx's ``Timeout``); one cancel scope covers a
 request's writes and the reads of its reply's head, its deadline moved each
 time. Errors leave as httpx's exception types, each chained to its cause, so
@@ -37,6 +37,8 @@ import anyio.abc
 import h11
 import httpx
 from anyio.streams.tls import TLSStream
+
+from ._dial import open_tcp
 
 if TYPE_CHECKING:
     import socket
@@ -173,7 +175,7 @@ class H11Connection:
     async def _connect(self, timeout: float | None) -> None:
         with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
             try:
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(self._host, self._port)
+                stream: anyio.abc.ByteStream = await open_tcp(self._host, self._port)
             except OSError as exc:
                 raise httpx.ConnectError(f"{exc} ({self._host}:{self._port})") from exc
             self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)

@@ -1,0 +1,147 @@
+"""Opening a connection's TCP stream: an IP address directly, a host name through anyio.
+
+On trio and on asyncio. The direct path must behave as ``anyio.connect_tcp``
+does where the pool can tell: a usable stream with Nagle off, and a refused or
+impossible connect raised as an ``OSError`` with its errno and no socket left open.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import pytest
+
+from claude_force_trio._api._dial import open_tcp
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def echo_server(host: str) -> AsyncIterator[int]:
+    """Echo one message per connection on ``host``; yield the port."""
+    listener = await anyio.create_tcp_listener(local_host=host)
+    port: int = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def echo(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.send(await stream.receive())
+
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, echo)
+        yield port
+        group.cancel_scope.cancel()
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        pytest.param(
+            "::1", marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+        ),
+    ],
+)
+async def test_an_address_connects_without_anyios_race(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_race(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an IP address needs no happy eyeballs")
+
+    monkeypatch.setattr(anyio, "connect_tcp", no_race)
+    async with echo_server(host) as port, await open_tcp(host, port) as stream:
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert stream.extra(anyio.abc.SocketAttribute.remote_port) == port
+        await stream.send(b"ping")
+        assert await stream.receive() == b"ping"
+
+
+async def test_a_host_name_goes_through_anyios_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, int]] = []
+    connect = anyio.connect_tcp
+
+    async def spy(host: str, port: int) -> anyio.abc.SocketStream:
+        asked.append((host, port))
+        return await connect(host, port)
+
+    monkeypatch.setattr(anyio, "connect_tcp", spy)
+    async with echo_server("127.0.0.1") as port, await open_tcp("localhost", port) as stream:
+        await stream.send(b"ping")
+        assert await stream.receive() == b"ping"
+    assert asked == [("localhost", port)]
+
+
+async def test_a_refused_connect_keeps_its_errno_and_leaves_no_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = unused_port()
+    made: list[socket.socket] = []
+    real = socket.socket
+
+    def tracked(*args: int) -> socket.socket:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(socket, "socket", tracked)
+    with pytest.raises(ConnectionRefusedError) as info:
+        await open_tcp("127.0.0.1", port)
+    assert info.value.errno == errno.ECONNREFUSED
+    assert [sock.fileno() for sock in made] == [-1]  # closed
+
+
+async def test_a_socket_the_os_refuses_is_raised_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMFILE at ``socket()`` reaches the pool unchanged (it tells local exhaustion apart)."""
+
+    def exhausted(*args: int) -> socket.socket:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(socket, "socket", exhausted)
+    with pytest.raises(OSError, match="Too many open files") as info:
+        await open_tcp("127.0.0.1", 1)
+    assert info.value.errno == errno.EMFILE
+
+
+async def test_a_cancelled_connect_closes_its_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[socket.socket] = []
+
+    class UnderWay(socket.socket):
+        """A connect that reports "in progress" (one to loopback may settle at once)."""
+
+        def connect(self, address: object) -> None:
+            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+    def tracked(*args: int) -> socket.socket:
+        made.append(UnderWay(*args))
+        return made[-1]
+
+    async def never(sock: socket.socket) -> None:
+        await anyio.sleep_forever()
+
+    monkeypatch.setattr(socket, "socket", tracked)
+    monkeypatch.setattr(anyio, "wait_writable", never)
+    with anyio.move_on_after(0.01) as scope:
+        await open_tcp("127.0.0.1", 1)
+    assert scope.cancelled_caught
+    assert [sock.fileno() for sock in made] == [-1]
