@@ -80,5 +80,5 @@ async def run_all(
     if failures:  # one error, not a group of them: the first write that failed
         raise failures[0]
     done = [result for result in results if result is not None]
-    await journalled.finish(many_document(journalled.run_id, done))
+    await journalled.finish(lambda: many_document(journalled.run_id, done))
     return done

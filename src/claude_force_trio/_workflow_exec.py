@@ -75,7 +75,7 @@ async def execute_plan(
         max_active=max_active,
     )
     result = await run.execute(settled.deadline_s, options.stop)
-    await journalled.finish(result.to_dict())
+    await journalled.finish(result.to_dict)
     return result
 
 
