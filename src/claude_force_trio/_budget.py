@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -147,11 +147,17 @@ class BudgetLayer:
         self._hold_ttl_s = hold_ttl_s
         self._day_key = day_key
 
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
-        """Reserve, send through the next layer, settle; refuse what does not fit."""
+    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
+        """Reserve, send through the next layer, settle; refuse what does not fit.
+
+        With no budget to keep, the call is the next layer's coroutine as it is (see ``Layer``).
+        """
+        if call.budget is None and self._ledger is None:
+            return self._inner.send(call, observer)
+        return self._reserved(call, observer)
+
+    async def _reserved(self, call: Call, observer: CallObserver) -> MessageResult:
         run, ledger = call.budget, self._ledger
-        if run is None and ledger is None:
-            return await self._inner.send(call, observer)
         worst = worst_case_usd(call.body, self._pricing)
         needed = None if worst is None else to_micros(worst)
         if run is not None and (needed is None or not run.reserve(needed)):

@@ -15,10 +15,10 @@ method, ``send(call, observer)`` (``_call``), wrapping the next.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -85,11 +85,18 @@ class OnDemandClient:
         """Whether a call has needed the client yet."""
         return self._client is not None
 
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
-        """Send ``call`` through the client, opening it first if this is the first call."""
+    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
+        """Send ``call`` through the client, opening it first if this is the first call.
+
+        Once open, the call is the client's coroutine as it is (see ``Layer``).
+        """
         client = self._client
-        if client is None:
-            client = await self._opened()
+        if client is not None:
+            return client.send(call, observer)
+        return self._send_opening(call, observer)
+
+    async def _send_opening(self, call: Call, observer: CallObserver) -> MessageResult:
+        client = await self._opened()
         return await client.send(call, observer)
 
     async def _opened(self) -> Layer:

@@ -141,6 +141,10 @@ class H11Connection:
             return True
         return self._socket is not None and _readable(self._socket)
 
+    def idle_too_long(self) -> bool:
+        """Idle past its keep-alive: ``has_expired`` without asking the socket (a system call)."""
+        return self._state == _IDLE and time.monotonic() >= self._expire_at
+
     async def aclose(self) -> None:
         """Close the socket (the caller shields this from cancellation)."""
         self._state = _CLOSED
@@ -270,22 +274,19 @@ class H11Connection:
             raise httpx.WriteError(_io_error(exc, "write")) from exc
 
     async def _read(self, timeout: float | None) -> bytes:
-        if self._scope is not None:  # the head, within the exchange's scope
-            self._scope.deadline = _deadline(timeout)
-            self._writing = False
-            return await self._receive()
-        with anyio.CancelScope(deadline=_deadline(timeout)):  # the body, on its own
-            return await self._receive()
-        raise httpx.ReadTimeout("the server sent nothing in time")
-
-    async def _receive(self) -> bytes:
         assert self._stream is not None
         try:
-            return await self._stream.receive(READ_BYTES)
+            if self._scope is not None:  # the head, within the exchange's scope
+                self._scope.deadline = _deadline(timeout)
+                self._writing = False
+                return await self._stream.receive(READ_BYTES)
+            with anyio.CancelScope(deadline=_deadline(timeout)):  # the body, on its own
+                return await self._stream.receive(READ_BYTES)
         except anyio.EndOfStream:
             return b""
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise httpx.ReadError(_io_error(exc, "read")) from exc
+        raise httpx.ReadTimeout("the server sent nothing in time")
 
     async def _event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED | h11.NEED_DATA]:
         """The next event from the server, reading as needed."""

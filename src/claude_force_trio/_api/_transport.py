@@ -240,8 +240,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             return
         stack = self._idle.setdefault(key, deque())
         stack.append(connection)
-        oldest = stack[0]
-        if oldest is not connection and oldest.has_expired():
+        oldest = stack[0]  # by time only: asking its socket is left to a checkout
+        if oldest is not connection and oldest.idle_too_long():
             stack.popleft()
             await self._drop(oldest)
 

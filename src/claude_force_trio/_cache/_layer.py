@@ -40,6 +40,7 @@ layer as it arrives, and the step delivers a served answer's text itself.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -74,16 +75,21 @@ class CacheLayer:
         self.cache = cache
         self.shared = shared
 
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
         """The answer to ``call``: bypassed, served or live (see the module docstring).
+
+        A bypassed call is ``inner``'s coroutine as it is (see ``Layer``).
 
         Raises:
             CFTError: whatever ``inner`` raised (a copy of it, in identical calls
                 that shared the flight).
         """
+        if not (call.cache and self.cache.applies_to(call.agent)):
+            return self.inner.send(call, observer)
+        return self._served_or_sent(call, observer)
+
+    async def _served_or_sent(self, call: Call, observer: CallObserver) -> MessageResult:
         cache = self.cache
-        if not (call.cache and cache.applies_to(call.agent)):
-            return await self.inner.send(call, observer)
         key = cache_key(call.body)
         start = anyio.current_time()
         # A partial, not a lambda: a lambda's cells would be made on every call,
