@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 import traceback
+import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -223,6 +225,36 @@ async def test_json_success() -> None:
     assert str(request.url) == "https://api.test/v1/messages"
     assert json.loads(request.content) == BODY
     assert b" " not in request.content.replace(b'"h\\u00e9llo"', b"")  # compact separators
+
+
+@pytest.mark.parametrize(
+    "coding", [None, "gzip", "deflate", "identity"], ids=["plain", "gzip", "deflate", "identity"]
+)
+async def test_json_body_is_the_same_coded_or_not(coding: str | None) -> None:
+    """A plain body is read as it came; a content-coded one is decoded first: one result."""
+    raw = json.dumps(MESSAGE).encode()
+    if coding == "gzip":
+        raw = gzip.compress(raw)
+    elif coding == "deflate":
+        raw = zlib.compress(raw)
+
+    async def pieces() -> AsyncIterator[bytes]:  # a body in pieces, as a socket gives it
+        for start in range(0, len(raw), 7):
+            yield raw[start : start + 7]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        if coding is not None:
+            headers["content-encoding"] = coding
+        return httpx.Response(200, headers=headers, content=pieces())
+
+    async with make_client(handler) as client:
+        result = await client.create(BODY)
+    assert (result.id, result.text, result.usage) == (
+        "msg_01",
+        "Hello, world",
+        Usage(12, 5, 100, 200),
+    )
 
 
 async def test_default_headers() -> None:

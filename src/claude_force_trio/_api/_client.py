@@ -44,7 +44,7 @@ from .._errors import (
 from .._types import MessageResult, Usage
 from ._local import local_failure
 from ._redact import SHORT_LIMIT, Redactor
-from ._stream import abandon, read_stream
+from ._stream import abandon, body_chunks, read_stream
 from ._transport import open_transport
 from ._wire import (
     MAX_BODY_BYTES,
@@ -288,7 +288,7 @@ class MessagesClient:
         Read to the end, the connection goes back to the pool; left early (too
         large, an error, a cancel), it is closed.
         """
-        chunks = response.aiter_bytes()
+        chunks = body_chunks(response)
         parts: list[bytes] = []
         size = 0
         try:

@@ -26,7 +26,7 @@ from ._redact import SHORT_LIMIT, Redactor
 from ._sse import EventTooLargeError, SSEDecoder
 from ._wire import clean_text, kept_headers, merge_usage, opt_str, usage_from_counts
 
-__all__ = ["StreamAssembly", "abandon", "read_stream"]
+__all__ = ["StreamAssembly", "abandon", "body_chunks", "read_stream"]
 
 TextCallback = Callable[[str], object]
 
@@ -61,7 +61,7 @@ async def read_stream(
     request_id = headers.get("request-id")
     assembly = StreamAssembly(request_id, redact)
     decoder = SSEDecoder()
-    chunks = response.aiter_bytes()
+    chunks = body_chunks(response)
     try:
         async for chunk in chunks:
             for event in decoder.feed(chunk):
@@ -98,10 +98,24 @@ async def read_stream(
     )
 
 
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A response body's bytes: as they came when not content-coded, else decoded by httpx.
+
+    Why not always ``aiter_bytes``: it stacks two async generators, a decoder
+    and a re-chunker on the stream, about 4% of a call's CPU
+    (``benchmarks/throughput.py``), for a body the server did not encode (the
+    simulator's, an event stream's, and most of the API's).
+    """
+    stream = response.stream
+    if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
+        return response.aiter_bytes()
+    return aiter(stream)
+
+
 async def abandon(chunks: AsyncIterator[bytes]) -> None:
     """Stop reading a stream we are leaving early, unwinding every generator layer.
 
-    ``aiter_bytes`` sits on nested async generators (httpx's).
+    ``aiter_bytes`` (a content-coded body's) sits on nested async generators (httpx's).
     Closing the outer one leaves the inner ones suspended, and trio warns about
     each when it is garbage collected. Pulling once more inside an already
     cancelled scope makes the innermost read raise ``Cancelled``, which
