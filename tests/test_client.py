@@ -271,6 +271,30 @@ async def test_default_headers() -> None:
     assert headers["user-agent"].startswith("claude-force-trio/")
 
 
+@pytest.mark.parametrize(
+    ("base_url", "host"),
+    [
+        ("https://api.test/", "api.test"),
+        ("https://api.test:443", "api.test"),
+        ("http://127.0.0.1:8123", "127.0.0.1:8123"),
+        ("http://[::1]:8123/", "[::1]:8123"),
+    ],
+)
+async def test_host_and_length_are_what_httpx_would_write(base_url: str, host: str) -> None:
+    """Host (first, as httpx puts it) and Content-Length, though the body goes as a stream."""
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(json_handler(seen))
+    async with MessagesClient(base_url=base_url, api_key=KEY, transport=transport) as client:
+        await client.create(BODY)
+    (request,) = seen
+    assert request.headers.raw[0] == (b"Host", host.encode())
+    assert request.headers["content-length"] == str(len(request.content))
+    assert json.loads(request.content) == BODY
+    ours = [(k, v) for k, v in request.headers.raw if k.lower() not in (b"host", b"content-length")]
+    expected = httpx.Request("POST", request.url, headers=ours, content=request.content)
+    assert sorted(request.headers.multi_items()) == sorted(expected.headers.multi_items())
+
+
 async def test_bearer_auth_and_version() -> None:
     """auth="bearer" sends Authorization: Bearer, and the version header is as configured."""
     seen: list[httpx.Request] = []

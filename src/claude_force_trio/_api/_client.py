@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self
 
@@ -51,7 +52,7 @@ from ._wire import (
     NOT_FOR_COUNT,
     build_headers,
     content_blocks,
-    dumps,
+    json_post,
     kept_headers,
     opt_str,
 )
@@ -112,20 +113,16 @@ class MessagesClient:
         self._secret = api_key or None
         self._messages_url = httpx.URL(self._base_url + "/v1/messages")
         self._count_url = httpx.URL(self._base_url + "/v1/messages/count_tokens")
-        self._json_headers = build_headers(
+        headers = partial(
+            build_headers,
+            host=self._messages_url.netloc,
             api_key=api_key,
             auth=auth,
             version=version,
             user_agent=user_agent,
-            accept="application/json",
         )
-        self._sse_headers = build_headers(
-            api_key=api_key,
-            auth=auth,
-            version=version,
-            user_agent=user_agent,
-            accept="text/event-stream",
-        )
+        self._json_headers = headers(accept="application/json")
+        self._sse_headers = headers(accept="text/event-stream")
         timeout = httpx.Timeout(
             connect=connect_timeout_s,
             read=read_timeout_s,
@@ -270,11 +267,10 @@ class MessagesClient:
         """Send one request; return the response with its body still to be read."""
         if self._closed:
             raise RuntimeError("this MessagesClient has been closed")
-        request = httpx.Request(
-            "POST", url, headers=headers, content=dumps(body), extensions=self._extensions
-        )
         try:
-            response = await self._transport.handle_async_request(request)
+            response = await self._transport.handle_async_request(
+                json_post(url, headers, body, self._extensions)
+            )
         except httpx.HTTPError as exc:
             local = local_failure(exc)  # this machine's fault, not the server's: see _transport
             if local is not None:

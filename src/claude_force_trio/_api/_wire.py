@@ -24,6 +24,7 @@ __all__ = [
     "clean_text",
     "content_blocks",
     "dumps",
+    "json_post",
     "kept_headers",
     "merge_usage",
     "opt_str",
@@ -76,10 +77,21 @@ def _package_version() -> str:
 
 
 def build_headers(
-    *, api_key: str | None, auth: str, version: str, user_agent: str | None, accept: str
+    *,
+    host: bytes,
+    api_key: str | None,
+    auth: str,
+    version: str,
+    user_agent: str | None,
+    accept: str,
 ) -> httpx.Headers:
-    """Build the request headers once, so no call pays for them again."""
+    """Build the request headers once, so no call pays for them again.
+
+    ``Host`` is among them (``URL.netloc``, as httpx writes it), so a request
+    needs only its ``Content-Length`` added (``_client``).
+    """
     headers = {
+        "Host": host.decode("ascii"),
         "anthropic-version": version,
         "content-type": "application/json",
         "accept": accept,
@@ -180,3 +192,22 @@ def content_blocks(blocks: object) -> tuple[dict[str, Any], ...]:
             block = block | {"text": clean_text(block["text"])}
         kept.append(block)
     return tuple(kept)
+
+
+def json_post(
+    url: httpx.URL, headers: httpx.Headers, body: Mapping[str, Any], extensions: dict[str, Any]
+) -> httpx.Request:
+    """A POST of ``body`` as JSON, with ``headers`` (from :func:`build_headers`) and its length.
+
+    Why the body goes as a stream: given ``content=``, httpx "prepares" the
+    request by rebuilding every header (normalised, lowered, a tuple each) to
+    add Host and Content-Length, ~8 µs and ~15 objects a call that live as long
+    as the request. ``Host`` is in ``headers`` already; the length is added here.
+    """
+    content = dumps(body).encode()
+    request = httpx.Request(
+        "POST", url, headers=headers, stream=httpx.ByteStream(content), extensions=extensions
+    )
+    request.headers["Content-Length"] = str(len(content))
+    request.read()  # holds the bytes as ``request.content``, as ``content=`` would
+    return request
