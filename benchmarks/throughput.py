@@ -75,9 +75,15 @@ def _engine_config() -> Any:
 
 
 async def run_engine(url: str, calls: int, concurrency: int, pool: str | None) -> dict[str, Any]:
-    """``calls`` distinct tasks through ``Engine.run_many`` at ``concurrency``."""
+    """``calls`` distinct tasks through ``Engine.run_many`` at ``concurrency``.
+
+    The engine imports its HTTP client (httpx with it) when the first call
+    needs one, so a run answered from the cache never loads it; here it is
+    imported before the clock starts, as the other clients import theirs.
+    """
     import trio
 
+    import claude_force_trio._api._client  # noqa: F401 - see the docstring
     from claude_force_trio._backend import Backend
     from claude_force_trio._engine import open_engine
 
