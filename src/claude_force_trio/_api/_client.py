@@ -28,7 +28,7 @@ transport are resolved once in ``__init__``; each call builds one
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self
@@ -219,12 +219,13 @@ class MessagesClient:
             self._raise_status(response, content)
         return self._parse_message(response, content, start)
 
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
         """The bottom of the call stack: one attempt at ``call`` (the ``Layer`` protocol).
 
-        A streaming call's text goes to ``observer.text`` as it arrives.
+        A streaming call's text goes to ``observer.text`` as it arrives. It is
+        ``create``'s coroutine as it is (see ``Layer``).
         """
-        return await self.create(call.body, on_text=observer.text if call.stream else None)
+        return self.create(call.body, on_text=observer.text if call.stream else None)
 
     async def count_tokens(self, body: Mapping[str, Any]) -> int:
         """Count the input tokens of a Messages body without creating a message.

@@ -213,7 +213,10 @@ class H11Connection:
             self._scope = scope
             try:
                 await self._write_request(request, timeouts.get("write"))
-                return await self._read_head(timeouts.get("read"))
+                read = timeouts.get("read")
+                while not isinstance(event := await self._event(read), h11.Response):
+                    pass  # an InformationalResponse (1xx) precedes the real one; nothing else can
+                return event
             except h11.LocalProtocolError as exc:  # a request h11 will not write
                 raise transport_error(exc) or exc from exc
             finally:
@@ -255,13 +258,6 @@ class H11Connection:
             if close is not None:
                 with anyio.CancelScope(shield=True):
                     await close()
-
-    async def _read_head(self, timeout: float | None) -> h11.Response:
-        while True:
-            event = await self._event(timeout)
-            if isinstance(event, h11.Response):
-                return event
-            # an InformationalResponse (1xx) precedes the real one; nothing else can (h11)
 
     async def _write(self, data: bytes, timeout: float | None) -> None:
         assert self._stream is not None

@@ -32,8 +32,9 @@ each attempt is sent (``attempt_started``) and before each retry's wait
 from __future__ import annotations
 
 import random
+from collections.abc import Coroutine
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._call import Call, CallObserver, Layer
 from .._errors import APIStatusError, LocalResourceError
@@ -89,8 +90,10 @@ class ResilienceLayer:
         self._base_url = base_url
         self._rng = rng
 
-    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
+    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
         """Answer ``call`` with retries; each attempt asks the inner layer once.
+
+        It is ``retry_call``'s coroutine as it is (see ``Layer``).
 
         Raises:
             CircuitOpenError: the breaker refused the attempt (nothing was sent).
@@ -103,7 +106,7 @@ class ResilienceLayer:
         attempt = partial(
             self._shared_attempt if shared else self._attempt, breaker, call, observer
         )
-        return await retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)
+        return retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)
 
     async def _attempt(
         self, breaker: CircuitBreaker, call: Call, observer: CallObserver, number: int
