@@ -34,8 +34,9 @@ adapter, and 16-connection shards of httpx pools.
 
 Rounds interleave the clients level by level and rotate their order, so drift
 on a shared machine hits all alike; each figure is the median of ``--repeat``
-rounds, with the range. Each round and level gets a fresh simulator, so its
-request log (and heap) stays small.
+rounds, with the range. Each client gets a fresh simulator for each round and
+level, so none is answered by a server whose request log (and heap) the
+clients before it filled.
 """
 
 from __future__ import annotations
@@ -323,14 +324,15 @@ def rounds(
 ) -> list[dict[str, Any]]:
     """Every client at every level, ``repeat`` times; the order rotates round by round.
 
-    Each (round, level) gets a fresh simulator, so its request log (and heap) stays small.
+    Each client gets a fresh simulator, so none answers with a request log (and
+    heap) the clients before it filled.
     """
     rows = []
     for r in range(repeat):
         for level in levels:
             order = list(clients[r % len(clients) :]) + list(clients[: r % len(clients)])
-            with simulator_process(ttft_ms=latency_ms, tokens_per_s=0) as url:
-                for client in order:
+            for client in order:
+                with simulator_process(ttft_ms=latency_ms, tokens_per_s=0) as url:
                     row = measure(url, client, calls, level)
                     print(
                         f"  round {r + 1}: {client:>16} at {level:>4}: "
