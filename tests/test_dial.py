@@ -123,6 +123,37 @@ async def test_a_socket_the_os_refuses_is_raised_as_it_is(monkeypatch: pytest.Mo
     assert info.value.errno == errno.EMFILE
 
 
+async def test_a_connect_not_settled_at_once_waits_until_writable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """To loopback a connect has settled when ``connect`` returns; elsewhere it is waited for."""
+    waits: list[socket.socket] = []
+    wait_writable = anyio.wait_writable
+
+    class NotYet(socket.socket):
+        """Reports "not connected yet" once, as a connect to a distant host would."""
+
+        asked = 0
+
+        def getpeername(self) -> object:
+            NotYet.asked += 1
+            if NotYet.asked == 1:
+                raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+            return super().getpeername()
+
+    async def spy(sock: socket.socket) -> None:
+        waits.append(sock)
+        await wait_writable(sock)
+
+    async with echo_server("127.0.0.1") as port:
+        monkeypatch.setattr(socket, "socket", NotYet)
+        monkeypatch.setattr(anyio, "wait_writable", spy)
+        async with await open_tcp("127.0.0.1", port) as stream:
+            await stream.send(b"ping")
+            assert await stream.receive() == b"ping"
+    assert len(waits) == 1
+
+
 async def test_a_cancelled_connect_closes_its_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[socket.socket] = []
 
