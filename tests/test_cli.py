@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from typer.testing import CliRunner, Result
 
 from claude_force_trio.cli import app, state_dir
 from claude_force_trio.simulator import run_simulator_in_thread
+
+from .net_support import closed_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / ".claude" / "claude.json"
 NOTICE = "notice: no ANTHROPIC_API_KEY set"
@@ -134,14 +135,6 @@ def slow_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with run_simulator_in_thread(latency_fn=latency) as sim:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.url)
         yield sim.url
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # ------------------------------------------------------------------ root

@@ -18,6 +18,8 @@ import pytest
 
 from claude_force_trio._api._dial import open_tcp
 
+from .net_support import closed_port
+
 pytestmark = pytest.mark.anyio
 
 
@@ -35,14 +37,6 @@ async def echo_server(host: str) -> AsyncIterator[int]:
         group.start_soon(listener.serve, echo)
         yield port
         group.cancel_scope.cancel()
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def ipv6_loopback() -> bool:
@@ -96,7 +90,7 @@ async def test_a_host_name_goes_through_anyios_connect(monkeypatch: pytest.Monke
 async def test_a_refused_connect_keeps_its_errno_and_leaves_no_socket(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port = unused_port()
+    port = closed_port()
     made: list[socket.socket] = []
     real = socket.socket
 

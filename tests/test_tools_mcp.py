@@ -8,7 +8,6 @@ and checks the whole of one behaviour with it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -31,6 +30,8 @@ from claude_force_trio._tools import ToolError, ToolOutput
 from claude_force_trio._tools._mcp import McpTool, open_mcp_server
 from claude_force_trio._tools._mcp_output import api_tool_name, api_tool_names, tool_output
 
+from .net_support import closed_port
+
 pytestmark = pytest.mark.anyio
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -41,13 +42,6 @@ SECRET = "fake-key-api03-mcp-test-secret"
 def stdio(name: str, *args: str, env: Mapping[str, str] | None = None) -> McpServerConfig:
     """A stdio server config running ``sys.executable ARGS``."""
     return McpServerConfig(name=name, command=sys.executable, args=args, env=env or {})
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def by_name(tools: list[McpTool]) -> dict[str, McpTool]:

@@ -33,6 +33,7 @@ from claude_force_trio._errors import (
 )
 from claude_force_trio.simulator import open_simulator
 
+from .net_support import closed_port
 from .test_client import BODY
 
 KEY = "fake-key-transport-tests"
@@ -210,9 +211,7 @@ async def test_loopback_connect_timeout_is_local(full_backlog: int) -> None:
 
 async def test_refused_connection_is_the_servers_failure() -> None:
     """Connection refused (nobody listening) is a plain APIConnectionError, not a local one."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
+    port = closed_port()
     pool = PooledTransport(max_connections=2)
     with trio.fail_after(LIMIT_S):
         async with client_for(f"http://127.0.0.1:{port}", pool) as c:

@@ -133,17 +133,15 @@ class H11Connection:
         """Closed for good."""
         return self._state == _CLOSED
 
+    def idle_too_long(self) -> bool:
+        """Idle past its keep-alive: ``has_expired`` without asking the socket (a system call)."""
+        return self._state == _IDLE and time.monotonic() >= self._expire_at
+
     def has_expired(self) -> bool:
         """Idle past its keep-alive, or closed (or written to) by the server meanwhile."""
         if self._state != _IDLE:
             return False
-        if time.monotonic() >= self._expire_at:
-            return True
-        return self._socket is not None and _readable(self._socket)
-
-    def idle_too_long(self) -> bool:
-        """Idle past its keep-alive: ``has_expired`` without asking the socket (a system call)."""
-        return self._state == _IDLE and time.monotonic() >= self._expire_at
+        return self.idle_too_long() or (self._socket is not None and _readable(self._socket))
 
     async def aclose(self) -> None:
         """Close the socket (the caller shields this from cancellation)."""
