@@ -13,7 +13,8 @@ What stays other people's work: h11 parses and checks every byte of HTTP/1.1
 (``TLSStream``; ``_dial.open_tcp`` connects), on trio or asyncio alike. Each connect, read
 and write has its own deadline (httpx's ``Timeout``); one cancel scope covers a
 request's writes and the reads of its reply's head, its deadline moved each
-time. Errors leave as httpx's exception types, each chained to its cause, so
+time, and none is entered when the caller's deadline comes first (``_deadlines``).
+Errors leave as httpx's exception types, each chained to its cause, so
 ``_local.local_failure`` still finds the OS error inside.
 
 A request goes out in one write (head and body joined; a body over 64 KiB is
@@ -26,7 +27,6 @@ own and a scheduling point.
 
 from __future__ import annotations
 
-import math
 import select
 import time
 from collections.abc import AsyncIterable, Mapping
@@ -38,6 +38,7 @@ import h11
 import httpx
 from anyio.streams.tls import TLSStream
 
+from ._deadlines import UNSCOPED, caller_first, deadline_after
 from ._dial import open_tcp
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class H11Connection:
         "_expire_at",
         "_expiry",
         "_h11",
+        "_head",
         "_host",
         "_port",
         "_scope",
@@ -119,7 +121,8 @@ class H11Connection:
         self._stream: anyio.abc.ByteStream | None = None
         self._socket: socket.socket | None = None
         self._state = _NEW
-        self._scope: anyio.CancelScope | None = None  # the exchange's, while one is under way
+        self._scope: anyio.CancelScope | None = None  # the exchange's, if it needs one
+        self._head = False  # a request's writes, or its reply's head, under way
         self._writing = False
         self._closed_by_server = False
 
@@ -155,6 +158,11 @@ class H11Connection:
     async def send(self, request: httpx.Request) -> tuple[h11.Response, Body]:
         """Send ``request`` (connecting first if new); return the response head and its body.
 
+        The request's writes and the reads of the reply's head share one cancel
+        scope, its deadline moved to each one's timeout from now (the phase under
+        way names the timeout that fired). None is entered when the caller's own
+        deadline comes first however the exchange goes: see :func:`~._deadlines.caller_first`.
+
         Raises:
             httpx.TransportError: a subclass per failure, chained to its cause;
                 the connection is then unusable (the pool drops it).
@@ -165,17 +173,31 @@ class H11Connection:
         was_new = self._state == _NEW
         self._state = _ACTIVE
         timeouts: _Timeouts = request.extensions.get("timeout", {})
+        write, read = timeouts.get("write"), timeouts.get("read")
+        scope = None if caller_first(write, read) else anyio.CancelScope()
         try:
             if was_new:
                 await self._connect(timeouts.get("connect"))
-            head = await self._exchange(request, timeouts)
+            with scope or UNSCOPED:
+                self._scope, self._head = scope, True
+                try:
+                    await self._write_request(request, write)
+                    while not isinstance(event := await self._event(read), h11.Response):
+                        pass  # an InformationalResponse (1xx) precedes the real one
+                    return event, Body(self, read)
+                except h11.LocalProtocolError as exc:  # a request h11 will not write
+                    raise transport_error(exc) or exc from exc
+                finally:
+                    self._scope, self._head = None, False
+            if self._writing:  # only the exchange's own scope, past its deadline, gets here
+                raise httpx.WriteTimeout("the request could not be written in time")
+            raise httpx.ReadTimeout("the server sent nothing in time")
         except BaseException:
             self._state = _BROKEN
             raise
-        return head, Body(self, timeouts.get("read"))
 
     async def _connect(self, timeout: float | None) -> None:
-        with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
+        with anyio.CancelScope(deadline=deadline_after(timeout)) as scope:
             try:
                 stream: anyio.abc.ByteStream = await open_tcp(self._host, self._port)
             except OSError as exc:
@@ -199,29 +221,6 @@ class H11Connection:
             self._stream = stream
         if scope.cancelled_caught:
             raise httpx.ConnectTimeout(f"connect to {self._host}:{self._port} timed out")
-
-    async def _exchange(self, request: httpx.Request, timeouts: _Timeouts) -> h11.Response:
-        """Write the request and read the reply's head under one cancel scope.
-
-        Each write and read moves the scope's deadline to its own timeout from
-        now, so one scope serves the whole exchange (by profile, each scope
-        entered costs ~4% of a call); the phase under way names the timeout that fired.
-        """
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                await self._write_request(request, timeouts.get("write"))
-                read = timeouts.get("read")
-                while not isinstance(event := await self._event(read), h11.Response):
-                    pass  # an InformationalResponse (1xx) precedes the real one; nothing else can
-                return event
-            except h11.LocalProtocolError as exc:  # a request h11 will not write
-                raise transport_error(exc) or exc from exc
-            finally:
-                self._scope = None
-        if self._writing:
-            raise httpx.WriteTimeout("the request could not be written in time")
-        raise httpx.ReadTimeout("the server sent nothing in time")
 
     async def _write_request(self, request: httpx.Request, timeout: float | None) -> None:
         h = self._h11
@@ -259,27 +258,18 @@ class H11Connection:
 
     async def _write(self, data: bytes, timeout: float | None) -> None:
         assert self._stream is not None
-        assert self._scope is not None  # every write is part of an exchange
-        self._scope.deadline = _deadline(timeout)
+        if self._scope is not None:
+            self._scope.deadline = deadline_after(timeout)
         self._writing = True
         try:
             await self._stream.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise httpx.WriteError(_io_error(exc, "write")) from exc
 
-    async def _read(self, timeout: float | None) -> bytes:
-        assert self._stream is not None
-        try:
-            if self._scope is not None:  # the head, within the exchange's scope
-                self._scope.deadline = _deadline(timeout)
-                self._writing = False
-                return await self._stream.receive(READ_BYTES)
-            with anyio.CancelScope(deadline=_deadline(timeout)):  # the body, on its own
-                return await self._stream.receive(READ_BYTES)
-        except anyio.EndOfStream:
-            return b""
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            raise httpx.ReadError(_io_error(exc, "read")) from exc
+    async def _read_timed(self, stream: anyio.abc.ByteStream, timeout: float | None) -> bytes:
+        """A read of the body under a deadline of its own (the caller's is later)."""
+        with anyio.CancelScope(deadline=deadline_after(timeout)):
+            return await stream.receive(READ_BYTES)
         raise httpx.ReadTimeout("the server sent nothing in time")
 
     async def _event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED | h11.NEED_DATA]:
@@ -294,7 +284,22 @@ class H11Connection:
                 if isinstance(event, h11.ConnectionClosed):  # pragma: no cover - only after an end
                     raise httpx.RemoteProtocolError("the server closed the connection early")
                 return event
-            data = await self._read(timeout)
+            stream = self._stream
+            assert stream is not None
+            try:
+                if self._head:  # within the exchange's scope, if it has one
+                    if self._scope is not None:
+                        self._scope.deadline = deadline_after(timeout)
+                        self._writing = False
+                    data = await stream.receive(READ_BYTES)
+                elif caller_first(timeout):
+                    data = await stream.receive(READ_BYTES)
+                else:
+                    data = await self._read_timed(stream, timeout)
+            except anyio.EndOfStream:
+                data = b""
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise httpx.ReadError(_io_error(exc, "read")) from exc
             if not data:
                 if h.their_state is h11.SEND_RESPONSE:
                     raise httpx.RemoteProtocolError(
@@ -359,10 +364,6 @@ class Body:
         if not self._done:
             self._done = True
             self._connection._abandoned()
-
-
-def _deadline(timeout: float | None) -> float:
-    return math.inf if timeout is None else anyio.current_time() + timeout
 
 
 def _io_error(exc: BaseException, doing: str) -> str:
