@@ -32,16 +32,16 @@ each attempt is sent (``attempt_started``) and before each retry's wait
 from __future__ import annotations
 
 import random
-from collections.abc import Coroutine
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import anyio
 
 from .._call import Call, CallObserver, Layer
-from .._errors import APIStatusError, LocalResourceError
+from .._errors import APIStatusError, CFTError, LocalResourceError
 from .._types import MessageResult
 from ._breaker import BreakerRegistry, CircuitBreaker
 from ._ratelimit import AdaptiveLimiter
-from ._retry import RetryPolicy, is_testing, retry_call, server_delay
+from ._retry import Attempts, RetryPolicy, is_testing, server_delay
 
 if TYPE_CHECKING:
     from .._coord._breaker import SharedBreakers
@@ -90,23 +90,32 @@ class ResilienceLayer:
         self._base_url = base_url
         self._rng = rng
 
-    def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
+    async def send(self, call: Call, observer: CallObserver) -> MessageResult:
         """Answer ``call`` with retries; each attempt asks the inner layer once.
 
-        It is ``retry_call``'s coroutine as it is (see ``Layer``).
+        The retry loop is this frame's own (``Attempts``), not a ``retry_call``
+        around a partial: a call waiting here holds no more than it must.
 
         Raises:
             CircuitOpenError: the breaker refused the attempt (nothing was sent).
             CFTError: the last attempt's error, or the first one not worth retrying.
         """
         breaker = self.breakers.get((self._base_url, call.model))
-        # A partial, not a closure: a closure's cells are made per call and kept
-        # while the call waits for a slot, as every ready step may.
-        shared = self.pacer is not None or self.shared_breakers is not None
-        attempt = partial(
-            self._shared_attempt if shared else self._attempt, breaker, call, observer
+        attempt = (
+            self._attempt
+            if self.pacer is None and self.shared_breakers is None
+            else self._shared_attempt
         )
-        return retry_call(attempt, self.policy, on_retry=observer.retrying, rng=self._rng)
+        attempts = Attempts(self.policy, self._rng)
+        while True:
+            try:
+                return await attempt(breaker, call, observer, attempts.number)
+            except CFTError as exc:
+                details = attempts.failed(exc)
+                if details is None:
+                    raise
+            observer.retrying(details)
+            await anyio.sleep(details.delay_s)
 
     async def _attempt(
         self, breaker: CircuitBreaker, call: Call, observer: CallObserver, number: int

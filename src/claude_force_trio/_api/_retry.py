@@ -1,7 +1,9 @@
 """The retry policy: which failures deserve another attempt, and how long to wait first.
 
-This is the only retry loop in the library: ``MessagesClient.create`` makes one
-attempt, and everything above it (the engine, the CLI) relies on this module.
+These are the only retry rules in the library (:class:`Attempts`, which
+:func:`retry_call` and the resilience layer's loop both follow):
+``MessagesClient.create`` makes one attempt, and everything above it (the
+engine, the CLI) relies on this module.
 The rules are the official SDK's, so a request behaves the same here as there:
 
 * ``x-should-retry: true|false`` decides when the server sends it;
@@ -45,6 +47,7 @@ from .._public import publish
 
 __all__ = [
     "MAX_LOCAL_RETRIES",
+    "Attempts",
     "RetryDetails",
     "RetryPolicy",
     "is_retryable",
@@ -206,6 +209,58 @@ def is_testing() -> bool:
     return _testing.on
 
 
+class Attempts:
+    """Where one call's retries stand: which attempt is next, and whether a failure ends them.
+
+    :func:`retry_call` runs it in a loop; so does ``ResilienceLayer``, whose
+    loop is its own frame rather than a ``retry_call`` around a partial (at a
+    thousand calls in flight, every object a waiting call holds is walked by
+    the garbage collector again and again).
+
+    Args:
+        policy: attempts and backoff.
+        rng: jitter source; ``None`` for the module's own.
+
+    Attributes:
+        number: the attempt to make next (1-based).
+    """
+
+    __slots__ = ("_cap", "_counted", "_limit", "_local", "_policy", "_rng", "number")
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random | None = None) -> None:
+        self._policy = policy
+        self._rng = rng or _rng
+        cap = self._cap = _testing.attempts if _testing.on else None  # test mode: all count
+        self._limit = policy.max_attempts if cap is None else min(policy.max_attempts, cap)
+        self._counted = self._local = 0
+        self.number = 1
+
+    def failed(self, exc: CFTError) -> RetryDetails | None:
+        """Attempt :attr:`number` failed with ``exc``: the next one's details, or ``None`` (final).
+
+        A ``LocalResourceError`` backs off on its own count (up to
+        :data:`MAX_LOCAL_RETRIES`); any other error uses up one of the policy's
+        attempts, and only a retryable one is tried again.
+        """
+        attempt, cap, policy = self.number, self._cap, self._policy
+        if cap is not None and attempt >= cap:
+            return None
+        if isinstance(exc, LocalResourceError):
+            self._local += 1
+            if self._local > MAX_LOCAL_RETRIES:
+                return None
+            delay = 0.0 if _testing.on else policy.backoff(self._local, self._rng)
+            details = RetryDetails(attempt, self._limit, delay, exc, local=True)
+        else:
+            self._counted += 1
+            if self._counted >= self._limit or not is_retryable(exc):
+                return None
+            delay = 0.0 if _testing.on else policy.delay(exc, self._counted, self._rng)
+            details = RetryDetails(attempt, self._limit, delay, exc)
+        self.number = attempt + 1
+        return details
+
+
 async def retry_call(
     fn: Callable[[int], Awaitable[T]],
     policy: RetryPolicy,
@@ -231,32 +286,17 @@ async def retry_call(
     Raises:
         CFTError: the last attempt's error, or the first one that is not retryable.
     """
-    rng = rng or _rng
-    limit = policy.max_attempts
-    cap = _testing.attempts if _testing.on else None  # test mode: every attempt counts
-    if cap is not None:
-        limit = min(limit, cap)
-    counted = local = 0
-    attempt = 1
+    attempts = Attempts(policy, rng)
     while True:
         try:
-            return await fn(attempt)
-        except LocalResourceError as exc:
-            local += 1
-            if local > MAX_LOCAL_RETRIES or (cap is not None and attempt >= cap):
-                raise
-            delay = 0.0 if _testing.on else policy.backoff(local, rng)
-            details = RetryDetails(attempt, limit, delay, exc, local=True)
+            return await fn(attempts.number)
         except CFTError as exc:
-            counted += 1
-            if counted >= limit or not is_retryable(exc) or (cap is not None and attempt >= cap):
+            details = attempts.failed(exc)
+            if details is None:
                 raise
-            delay = 0.0 if _testing.on else policy.delay(exc, counted, rng)
-            details = RetryDetails(attempt, limit, delay, exc)
         if on_retry is not None:
             on_retry(details)
-        await anyio.sleep(delay)
-        attempt += 1
+        await anyio.sleep(details.delay_s)
 
 
 publish(globals())
