@@ -25,7 +25,7 @@ result is a different key).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +108,9 @@ class Conversation:
         self._redact = redact
         self.messages: list[Any] = list(body["messages"])
         self.turns = 0
-        self.tool_calls: list[ToolCall] = []
-        self.thinking: list[str] = []
+        # Empty tuples until there is something to keep: most steps never use a tool.
+        self.tool_calls: Sequence[ToolCall] = ()
+        self.thinking: Sequence[str] = ()
 
     async def run(self, ask: Ask, report: RoundReport) -> Outcome:
         """Call until the model gives an answer, or a reason there is none.
@@ -122,7 +123,16 @@ class Conversation:
         continued = 0
         retried = False
         while True:
-            message = await self._call(ask)
+            # The first call sends the body as it was built (its one user message is
+            # the whole transcript); a later one a copy of the transcript as it is
+            # now, since the list grows after the call (a cached call keeps its body).
+            # Inline rather than a method: one frame less per waiting call.
+            self.turns += 1
+            message = await ask(
+                self._body if self.turns == 1 else {**self._body, "messages": list(self.messages)}
+            )
+            if thoughts := thinking_of(message.content):
+                self.thinking = [*self.thinking, *thoughts]
             kind = verdict(message.stop_reason)
             if kind == "tools" and not tool_uses(message.content):
                 kind = "final"  # nothing to run (a lax server): the text is the answer
@@ -163,21 +173,6 @@ class Conversation:
             prefix = ""
             self.messages.append({"role": "user", "content": _schema_feedback(problem)})
 
-    async def _call(self, ask: Ask) -> MessageResult:
-        """One call with the transcript so far.
-
-        The first call sends the body as it was built (its one user message is
-        the whole transcript); a later one a copy holding the transcript as it
-        is now, since the list grows after the call (a cached call keeps its body).
-        """
-        self.turns += 1
-        first = self.turns == 1
-        message = await ask(
-            self._body if first else {**self._body, "messages": list(self.messages)}
-        )
-        self.thinking += thinking_of(message.content)
-        return message
-
     async def _tool_round(
         self, message: MessageResult, report: RoundReport
     ) -> list[dict[str, Any]]:
@@ -185,7 +180,7 @@ class Conversation:
         done = await run_tools(
             self._tools, uses, turn=self.turns, redact=self._redact, report=report
         )
-        self.tool_calls += done.calls
+        self.tool_calls = [*self.tool_calls, *done.calls]
         return done.results
 
     def _no_room(self, why: str) -> Failure | None:

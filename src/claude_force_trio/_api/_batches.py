@@ -31,9 +31,15 @@ import httpx
 from .._errors import APIConnectionError, APIResponseError, CFTError, status_error
 from .._types import MessageResult
 from ._client import MessagesClient
-from ._local import local_failure
 from ._redact import SHORT_LIMIT
-from ._wire import MAX_BODY_BYTES, content_blocks, merge_usage, opt_str, usage_from_counts
+from ._wire import (
+    MAX_BODY_BYTES,
+    content_blocks,
+    merge_usage,
+    opt_str,
+    raise_status,
+    usage_from_counts,
+)
 
 __all__ = [
     "BATCHES_PATH",
@@ -204,7 +210,7 @@ class BatchesClient(MessagesClient):
         """
         response = await self._request("GET", self._results_url(batch))
         if not response.is_success:
-            self._raise_status(response, await self._read_body(response))
+            raise_status(response, await self._read_body(response), self._redact)
         pending = bytearray()
         count = 0
         try:
@@ -248,16 +254,13 @@ class BatchesClient(MessagesClient):
         try:
             return await self._transport.handle_async_request(request)
         except httpx.HTTPError as exc:
-            local = local_failure(exc)
-            if local is not None:
-                raise local from exc
-            self._raise_transport(exc)
+            self._raise_sending(exc)
 
     async def _json(self, method: str, url: str, content: bytes | None = None) -> dict[str, Any]:
         response = await self._request(method, url, content)
         body = await self._read_body(response)
         if not response.is_success:
-            self._raise_status(response, body)
+            raise_status(response, body, self._redact)
         try:
             data = json.loads(body)
         except ValueError as exc:

@@ -40,7 +40,6 @@ from .._errors import (
     APIConnectionError,
     APIResponseError,
     APITimeoutError,
-    status_error,
 )
 from .._types import MessageResult, Usage
 from ._local import local_failure
@@ -55,6 +54,7 @@ from ._wire import (
     json_post,
     kept_headers,
     opt_str,
+    raise_status,
 )
 
 if TYPE_CHECKING:
@@ -213,10 +213,15 @@ class MessagesClient:
                 body = {**body, "stream": True}
             return await self._create_streaming(body, on_text)
         start = anyio.current_time()
-        response = await self._send(self._messages_url, self._json_headers, body)
+        try:  # ``_send`` inline: one frame less for every call waiting on its answer
+            response = await self._transport.handle_async_request(
+                self._post(self._messages_url, self._json_headers, body)
+            )
+        except httpx.HTTPError as exc:
+            self._raise_sending(exc)
         content = await self._read_body(response)
         if not response.is_success:
-            self._raise_status(response, content)
+            raise_status(response, content, self._redact)
         return self._parse_message(response, content, start)
 
     def send(self, call: Call, observer: CallObserver) -> Coroutine[Any, Any, MessageResult]:
@@ -251,7 +256,7 @@ class MessagesClient:
         response = await self._send(self._count_url, self._json_headers, body)
         content = await self._read_body(response)
         if not response.is_success:
-            self._raise_status(response, content)
+            raise_status(response, content, self._redact)
         try:
             count = json.loads(content)["input_tokens"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -266,18 +271,24 @@ class MessagesClient:
         self, url: httpx.URL, headers: httpx.Headers, body: Mapping[str, Any]
     ) -> httpx.Response:
         """Send one request; return the response with its body still to be read."""
+        try:
+            return await self._transport.handle_async_request(self._post(url, headers, body))
+        except httpx.HTTPError as exc:
+            self._raise_sending(exc)
+
+    def _post(
+        self, url: httpx.URL, headers: httpx.Headers, body: Mapping[str, Any]
+    ) -> httpx.Request:
         if self._closed:
             raise RuntimeError("this MessagesClient has been closed")
-        try:
-            response = await self._transport.handle_async_request(
-                json_post(url, headers, body, self._extensions)
-            )
-        except httpx.HTTPError as exc:
-            local = local_failure(exc)  # this machine's fault, not the server's: see _transport
-            if local is not None:
-                raise local from exc
-            self._raise_transport(exc)
-        return response
+        return json_post(url, headers, body, self._extensions)
+
+    def _raise_sending(self, exc: httpx.HTTPError) -> NoReturn:
+        """A request that got no response: this machine's fault (see ``_transport``) or not."""
+        local = local_failure(exc)
+        if local is not None:
+            raise local from exc
+        self._raise_transport(exc)
 
     async def _read_body(self, response: httpx.Response) -> bytes:
         """Read a whole body, at most :data:`MAX_BODY_BYTES` of it, and close the response.
@@ -313,32 +324,6 @@ class MessagesClient:
         if isinstance(exc, httpx.DecodingError):
             raise APIResponseError(f"undecodable response body: {detail}") from exc
         raise APIConnectionError(f"connection error: {detail}") from exc
-
-    def _raise_status(self, response: httpx.Response, content: bytes) -> NoReturn:
-        headers = kept_headers(response, self._redact)
-        request_id = headers.get("request-id")
-        try:
-            data = json.loads(content)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            error = data["error"]
-            error_type = self._redact(opt_str(error.get("type")) or "unknown", SHORT_LIMIT)
-            message = opt_str(error.get("message")) or ""
-            if body_id := opt_str(data.get("request_id")):
-                request_id = self._redact(body_id, SHORT_LIMIT)
-        else:
-            # Not the API's error shape (a proxy's HTML page, say): show its start,
-            # scrubbed whole before it is cut, so no piece of a key survives the cut.
-            error_type = "unknown"
-            message = content.decode("utf-8", "replace")
-        raise status_error(
-            response.status_code,
-            error_type,
-            self._redact(message),
-            request_id=request_id,
-            headers=headers,
-        )
 
     # -- JSON ---------------------------------------------------------------------
 
@@ -383,7 +368,7 @@ class MessagesClient:
         start = anyio.current_time()
         response = await self._send(self._messages_url, self._sse_headers, body)
         if not response.is_success:
-            self._raise_status(response, await self._read_body(response))
+            raise_status(response, await self._read_body(response), self._redact)
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server (or proxy) that ignored stream: true: the message is the
             # answer, and a streaming caller gets its text as one chunk.

@@ -147,15 +147,42 @@ class PooledTransport(httpx.AsyncBaseTransport):
         return sum(len(stack) for stack in self._idle.values())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` on an idle connection (or a new one) and return the response."""
+        """Send ``request`` on an idle connection (or a new one) and return the response.
+
+        On failure the connection is dropped (and its slot freed).
+        """
         if self._closed:
             raise RuntimeError("this transport has been closed")
         await self._acquire(request.extensions.get("timeout", {}).get("pool"))
         try:
-            return await self._exchange(request)
+            url = request.url
+            key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 0))
+            connection, fresh = await self._checkout(key)
+            started, cpu = (time.perf_counter(), time.thread_time()) if fresh else (0.0, 0.0)
+            try:
+                head, body = await connection.send(request)
+            except BaseException as exc:
+                await self._drop(connection)
+                if (
+                    fresh
+                    and isinstance(exc, httpx.ConnectTimeout)
+                    and (is_loopback(url.host) or _was_busy(started, cpu))
+                ):
+                    raise StalledConnect(str(exc)) from exc
+                raise
         except BaseException:
             self._slots.release()
             raise
+        if log.isEnabledFor(logging.DEBUG):
+            where = url.copy_with(username=None, password=None, query=None)
+            how = "new connection" if fresh else "kept-alive connection"
+            log.debug("%s %s -> %d (%s)", request.method, where, head.status_code, how)
+        return httpx.Response(
+            status_code=head.status_code,
+            headers=head.headers.raw_items(),
+            stream=_PooledStream(body, self, connection, key),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
 
     async def aclose(self) -> None:
         """Close every idle connection; busy ones close when their responses do."""
@@ -177,34 +204,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise httpx.PoolTimeout(
                 f"no connection free within {timeout:g} s ({self._max} in use)"
             ) from None
-
-    async def _exchange(self, request: httpx.Request) -> httpx.Response:
-        """Send on a pooled connection; on failure the connection is dropped."""
-        url = request.url
-        key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 0))
-        connection, fresh = await self._checkout(key)
-        started, cpu = (time.perf_counter(), time.thread_time()) if fresh else (0.0, 0.0)
-        try:
-            head, body = await connection.send(request)
-        except BaseException as exc:
-            await self._drop(connection)
-            if (
-                fresh
-                and isinstance(exc, httpx.ConnectTimeout)
-                and (is_loopback(url.host) or _was_busy(started, cpu))
-            ):
-                raise StalledConnect(str(exc)) from exc
-            raise
-        if log.isEnabledFor(logging.DEBUG):
-            where = url.copy_with(username=None, password=None, query=None)
-            how = "new connection" if fresh else "kept-alive connection"
-            log.debug("%s %s -> %d (%s)", request.method, where, head.status_code, how)
-        return httpx.Response(
-            status_code=head.status_code,
-            headers=head.headers.raw_items(),
-            stream=_PooledStream(body, self, connection, key),
-            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
-        )
 
     async def _checkout(self, key: _Key) -> tuple[H11Connection, bool]:
         """The warmest idle connection to ``key``'s origin still usable, or a new one (``True``)."""

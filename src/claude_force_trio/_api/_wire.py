@@ -10,10 +10,11 @@ import json
 import re
 from collections.abc import Mapping
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
+from .._errors import status_error
 from .._types import Usage
 from ._redact import SHORT_LIMIT, Redactor
 
@@ -28,6 +29,7 @@ __all__ = [
     "kept_headers",
     "merge_usage",
     "opt_str",
+    "raise_status",
     "usage_from_counts",
 ]
 
@@ -118,6 +120,33 @@ def kept_headers(response: httpx.Response, redact: Redactor) -> dict[str, str]:
         if name in _KEPT_HEADERS or name.startswith(_RATELIMIT_PREFIX):
             kept[name] = redact(value, SHORT_LIMIT)
     return kept
+
+
+def raise_status(response: httpx.Response, content: bytes, redact: Redactor) -> NoReturn:
+    """Raise the :class:`APIStatusError` subclass for an error reply, its texts scrubbed.
+
+    The API's error shape gives the type, the message and the request id; any
+    other body (a proxy's HTML page, say) is shown from its start, scrubbed
+    whole before it is cut, so no piece of a key survives the cut.
+    """
+    headers = kept_headers(response, redact)
+    request_id = headers.get("request-id")
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        error = data["error"]
+        error_type = redact(opt_str(error.get("type")) or "unknown", SHORT_LIMIT)
+        message = opt_str(error.get("message")) or ""
+        if body_id := opt_str(data.get("request_id")):
+            request_id = redact(body_id, SHORT_LIMIT)
+    else:
+        error_type = "unknown"
+        message = content.decode("utf-8", "replace")
+    raise status_error(
+        response.status_code, error_type, redact(message), request_id=request_id, headers=headers
+    )
 
 
 def merge_usage(usage: dict[str, int], data: object) -> None:
