@@ -52,9 +52,8 @@ from ._results import StepResult, StepStatus, ToolCall
 from ._step_spec import StepServices, StepSpec
 from ._step_tally import CallTally
 from ._text import hash_user_message
-from ._tool_round import RoundReport
 from ._tools._base import ToolBox, ToolError
-from ._turns import Conversation, Outcome
+from ._turns import Asker, Conversation, Outcome
 
 if TYPE_CHECKING:
     from ._api._retry import RetryDetails
@@ -70,7 +69,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Step(CallObserver, RoundReport):
+class Step(CallObserver, Asker):
     """One step, ready to run once. Also the observer of the calls and tools it runs.
 
     Args:
@@ -152,7 +151,7 @@ class Step(CallObserver, RoundReport):
         with anyio.CancelScope() as deadline:
             self._deadline = deadline
             try:
-                outcome = await conversation.run(self._ask, self)
+                outcome = await conversation.run(self)
             except CFTError as exc:
                 return self._finish_failed(exc)
         if deadline.cancelled_caught:
@@ -216,8 +215,8 @@ class Step(CallObserver, RoundReport):
         )
         return body, memory
 
-    async def _ask(self, body: dict[str, Any]) -> MessageResult:
-        """One call of the loop, through the whole call stack."""
+    async def ask(self, body: dict[str, Any]) -> MessageResult:
+        """One call of the conversation's loop, through the whole call stack (``Asker``)."""
         spec = self._spec
         call = Call(
             body,

@@ -25,7 +25,7 @@ result is a different key).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +38,20 @@ if TYPE_CHECKING:
     from ._tools import ToolBox
     from ._types import MessageResult
 
-__all__ = ["MAX_CONTINUATIONS", "Conversation", "Outcome"]
+__all__ = ["MAX_CONTINUATIONS", "Asker", "Conversation", "Outcome"]
 
 #: The most times a reply cut at ``max_tokens`` is continued (``on_max_tokens: "continue"``).
 MAX_CONTINUATIONS = 3
 
-Ask = Callable[[dict[str, Any]], Awaitable["MessageResult"]]
+
+class Asker(RoundReport):
+    """What a conversation needs of its step: a way to ask, and ears for its tool rounds."""
+
+    __slots__ = ()
+
+    async def ask(self, body: dict[str, Any]) -> MessageResult:
+        """Send one request body through the call stack; return the reply."""
+        raise NotImplementedError  # pragma: no cover - the step's own is the one called
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,7 @@ class Conversation:
         schema: the ``output_schema`` its answer must follow, or ``None``.
         redact: scrubs what tools' failures say.
 
-    The step that owns it passes its hooks (``ask``, ``report``) to :meth:`run`
+    The step that owns it passes itself (an :class:`Asker`) to :meth:`run`
     rather than to the constructor: a conversation that held its step would make
     a reference cycle of every step, left for the garbage collector (at 1,024 in
     flight those cycles grew the oldest generation to a quarter of a million
@@ -112,12 +120,13 @@ class Conversation:
         self.tool_calls: Sequence[ToolCall] = ()
         self.thinking: Sequence[str] = ()
 
-    async def run(self, ask: Ask, report: RoundReport) -> Outcome:
+    async def run(self, step: Asker) -> Outcome:
         """Call until the model gives an answer, or a reason there is none.
 
         Args:
-            ask: sends one request body through the call stack, returns the reply.
-            report: hears about each tool call.
+            step: asks (``step.ask``: one request body through the call stack)
+                and hears about each tool call. An object rather than a bound
+                ``ask`` method: a bound method is one more object per waiting call.
         """
         prefix = ""  # the text of a reply cut at max_tokens, continued by prefill
         continued = 0
@@ -128,7 +137,7 @@ class Conversation:
             # now, since the list grows after the call (a cached call keeps its body).
             # Inline rather than a method: one frame less per waiting call.
             self.turns += 1
-            message = await ask(
+            message = await step.ask(
                 self._body if self.turns == 1 else {**self._body, "messages": list(self.messages)}
             )
             if thoughts := thinking_of(message.content):
@@ -143,7 +152,7 @@ class Conversation:
                 self._assistant(message.content, prefix)
                 prefix = ""
                 if kind == "tools":
-                    results = await self._tool_round(message, report)
+                    results = await self._tool_round(message, step)
                     self.messages.append({"role": "user", "content": results})
                 continue
             text = prefix + message.text

@@ -225,6 +225,20 @@ class AdaptiveLimiter:
         """Hold a slot for one attempt (``async with``); waits for a free slot, then any hold."""
         return _Slot(self)
 
+    async def acquire(self) -> Permit:
+        """:meth:`slot` without the context manager; give it back with :meth:`release`.
+
+        For the call path, where every object an attempt holds while it waits
+        is one more for the garbage collector to walk.
+        """
+        permit = Permit()
+        await self._take(permit)
+        return permit
+
+    def release(self, permit: Permit) -> None:
+        """Give back a slot :meth:`acquire` took."""
+        self._give_back(permit)
+
     async def _take(self, permit: Permit) -> None:
         # The common case takes a free slot without a trip through the scheduler (a
         # cancellation is still noticed); only a full limiter waits its turn. It
