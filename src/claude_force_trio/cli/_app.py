@@ -1,9 +1,8 @@
 """The root ``cft`` app: global options, config and backend resolution, error handling.
 
-Why the error handling lives here, as a decorator every command wears: the CLI
-contract is that a bad config, an unknown agent or a malformed
-input file is *one* line on stderr (``error: <path>: <message>``) and exit code
-2, never a traceback. Commands raise :class:`CFTError` freely; :func:`handles_errors`
+Why the error handling lives here, as a decorator every command wears: the CLI contract
+is that a bad config, an unknown agent or a malformed input file is *one* line on
+stderr (``error: <path>: <message>``) and exit code 2, never a traceback. Commands raise :class:`CFTError` freely; :func:`handles_errors`
 turns it into that line. Anything else is a bug and is allowed to show.
 
 Heavy modules (rich, trio, httpx, the engine) are imported inside the commands
@@ -168,14 +167,14 @@ async def open_cli_engine(
     batch: bool = False,
 ) -> AsyncIterator[Engine]:
     """The engine every running command uses: ``--no-cache`` and ``--workspace`` honoured,
-    every finished call recorded for ``cft metrics`` by the engine's own recorder
-    (scoped to the config's project; the embedded simulator reads
-    ``CFT_SIM_LATENCY_SCALE``), and the toolset's warnings shown once, on stderr.
+    every finished call recorded for ``cft metrics`` (scoped to the config's project; the
+    embedded simulator reads ``CFT_SIM_LATENCY_SCALE``), the toolset's warnings shown once.
 
     ``journal`` records each run in ``$CFT_HOME/runs`` so ``cft runs`` can list it and
     ``cft workflow resume`` continue it (``cft run`` has none); ``batch``: docs/batches.md."""
     from .._engine import open_engine
     from .._metrics._otel_setup import configure_from_env
+    from ._collector import collector_for
 
     configure_from_env()  # OTEL_* variables: the CLI is the application, so it sets them up
 
@@ -190,7 +189,8 @@ async def open_cli_engine(
     ) as engine:
         for line in engine.toolset.warnings:
             _console.notice(line)
-        yield engine
+        with collector_for(engine.max_concurrency):  # the CLI is the application: _collector
+            yield engine
 
 
 def unknown_name(

@@ -78,6 +78,7 @@ async def _serve(
     from .._journal._redis_journal import open_redis_journal
     from .._metrics._otel_setup import configure_from_env
     from .._workers import Worker, WorkStream, stream_key
+    from ._collector import collector_for
 
     configure_from_env()
     import anyio
@@ -109,7 +110,8 @@ async def _serve(
         _console.detail(
             f"worker {options.consumer} on {journal.where}: {options.concurrency} runs at once"
         )
-        await work.serve(stop, abandon=abandon)  # returns once wound down after a signal
+        with collector_for(engine.max_concurrency):  # the CLI is the application: _collector
+            await work.serve(stop, abandon=abandon)  # returns once wound down after a signal
         nursery.cancel_scope.cancel()
     return got
 
