@@ -7,7 +7,9 @@ backends, and only trio (through pytest-trio) gives ``MockClock``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import socket
 
 import anyio
 import anyio.abc
@@ -16,7 +18,6 @@ import pytest
 import trio
 import trio.testing
 
-from claude_force_trio._api import _connection
 from claude_force_trio._api._transport import PooledTransport
 
 from .test_connection import read_request, server
@@ -99,7 +100,7 @@ def scopes_made(monkeypatch: pytest.MonkeyPatch) -> list[float]:
             made.append(deadline)
         return real(deadline=deadline, shield=shield)
 
-    monkeypatch.setattr(_connection.anyio, "CancelScope", counting)
+    monkeypatch.setattr(anyio, "CancelScope", counting)  # what the library looks up
     return made
 
 
@@ -112,8 +113,8 @@ async def silent(stream: anyio.abc.ByteStream) -> None:
 @pytest.mark.parametrize(
     ("caller", "stopped_at", "timed_out", "scopes"),
     [
-        (2.0, 2.0, False, [5.0]),  # the connect's; the caller's deadline does the rest
-        (60.0, 7.5, True, [math.inf, 5.0]),  # the exchange's (made first), the connect's
+        (2.0, 2.0, False, []),  # loopback connects at once; the caller's deadline does the rest
+        (60.0, 7.5, True, [math.inf]),  # the exchange's
     ],
 )
 async def test_the_sooner_of_the_caller_deadline_and_the_read_timeout_stops_a_request(
@@ -164,4 +165,30 @@ async def test_body_reads_take_whichever_deadline_comes_first(
                 await response.aread()
             assert trio.current_time() - start == stopped_at
             assert len(scopes_made) - made == body_scopes  # one per read that could time out
+        assert pool.open_connections == 0
+
+
+async def test_a_connect_that_never_settles_times_out_at_the_connect_timeout(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connect still "in progress": ConnectTimeout exactly ``connect`` seconds on, slot freed."""
+
+    class UnderWay(socket.socket):
+        def connect(self, address: object) -> None:
+            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+        def getpeername(self) -> object:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+    async def never(sock: object) -> None:
+        await anyio.sleep_forever()
+
+    monkeypatch.setattr(socket, "socket", UnderWay)
+    monkeypatch.setattr(anyio, "wait_writable", never)
+    pool = PooledTransport(max_connections=1)
+    timeout = httpx.Timeout(30.0, connect=4.0)
+    async with httpx.AsyncClient(transport=pool, timeout=timeout) as http:
+        with pytest.raises(httpx.ConnectTimeout):
+            await http.get("http://10.255.255.1:9/")
+        assert trio.current_time() == 4.0
         assert pool.open_connections == 0

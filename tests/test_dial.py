@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -39,6 +39,15 @@ async def echo_server(host: str) -> AsyncIterator[int]:
         group.cancel_scope.cancel()
 
 
+@asynccontextmanager
+async def dialled(host: str, port: int) -> AsyncIterator[anyio.abc.SocketStream]:
+    """``open_tcp``'s stream, closed after; the socket it hands back is the stream's own."""
+    stream, sock = await open_tcp(host, port)
+    async with stream:
+        assert sock.fileno() == stream.extra(anyio.abc.SocketAttribute.raw_socket).fileno()
+        yield stream
+
+
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as sock:
@@ -64,7 +73,7 @@ async def test_an_address_connects_without_anyios_race(
         raise AssertionError("an IP address needs no happy eyeballs")
 
     monkeypatch.setattr(anyio, "connect_tcp", no_race)
-    async with echo_server(host) as port, await open_tcp(host, port) as stream:
+    async with echo_server(host) as port, dialled(host, port) as stream:
         raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert stream.extra(anyio.abc.SocketAttribute.remote_port) == port
@@ -81,7 +90,7 @@ async def test_a_host_name_goes_through_anyios_connect(monkeypatch: pytest.Monke
         return await connect(host, port)
 
     monkeypatch.setattr(anyio, "connect_tcp", spy)
-    async with echo_server("127.0.0.1") as port, await open_tcp("localhost", port) as stream:
+    async with echo_server("127.0.0.1") as port, dialled("localhost", port) as stream:
         await stream.send(b"ping")
         assert await stream.receive() == b"ping"
     assert asked == [("localhost", port)]
@@ -142,13 +151,16 @@ async def test_a_connect_not_settled_at_once_waits_until_writable(
     async with echo_server("127.0.0.1") as port:
         monkeypatch.setattr(socket, "socket", NotYet)
         monkeypatch.setattr(anyio, "wait_writable", spy)
-        async with await open_tcp("127.0.0.1", port) as stream:
+        async with dialled("127.0.0.1", port) as stream:
             await stream.send(b"ping")
             assert await stream.receive() == b"ping"
     assert len(waits) == 1
 
 
-async def test_a_cancelled_connect_closes_its_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def under_way(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[socket.socket]]:
+    """Call it (once the event loop runs): from then on every socket made reports "in
+    progress" and never settles; the list it returns holds them."""
     made: list[socket.socket] = []
 
     class UnderWay(socket.socket):
@@ -161,12 +173,34 @@ async def test_a_cancelled_connect_closes_its_socket(monkeypatch: pytest.MonkeyP
         made.append(UnderWay(*args))
         return made[-1]
 
-    async def never(sock: socket.socket) -> None:
+    async def never(*args: object, **kwargs: object) -> None:
         await anyio.sleep_forever()
 
-    monkeypatch.setattr(socket, "socket", tracked)
-    monkeypatch.setattr(anyio, "wait_writable", never)
+    def arm() -> list[socket.socket]:
+        monkeypatch.setattr(socket, "socket", tracked)
+        monkeypatch.setattr(anyio, "wait_writable", never)
+        monkeypatch.setattr(anyio, "connect_tcp", never)  # a name: anyio's connect, never done
+        return made
+
+    return arm
+
+
+async def test_a_cancelled_connect_closes_its_socket(
+    under_way: Callable[[], list[socket.socket]],
+) -> None:
+    made = under_way()
     with anyio.move_on_after(0.01) as scope:
         await open_tcp("127.0.0.1", 1)
     assert scope.cancelled_caught
     assert [sock.fileno() for sock in made] == [-1]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_connect_past_its_deadline_times_out_and_closes_its_socket(
+    host: str, under_way: Callable[[], list[socket.socket]]
+) -> None:
+    """Never settled by the deadline: ``TimeoutError``, and no socket left open."""
+    made = under_way()
+    with pytest.raises(TimeoutError):
+        await open_tcp(host, 1, deadline=anyio.current_time() + 0.01)
+    assert [sock.fileno() for sock in made] == ([-1] if host == "127.0.0.1" else [])

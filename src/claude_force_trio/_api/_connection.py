@@ -197,19 +197,21 @@ class H11Connection:
             raise
 
     async def _connect(self, timeout: float | None) -> None:
-        with anyio.CancelScope(deadline=deadline_after(timeout)) as scope:
-            try:
-                stream: anyio.abc.ByteStream = await open_tcp(self._host, self._port)
-            except OSError as exc:
-                raise httpx.ConnectError(f"{exc} ({self._host}:{self._port})") from exc
-            self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-            if self._ssl is not None:
+        deadline = deadline_after(timeout)
+        where = f"{self._host}:{self._port}"
+        stream: anyio.abc.ByteStream
+        try:
+            stream, self._socket = await open_tcp(self._host, self._port, deadline=deadline)
+        except TimeoutError:  # an OSError too: before the next clause
+            raise httpx.ConnectTimeout(f"connect to {where} timed out") from None
+        except OSError as exc:
+            raise httpx.ConnectError(f"{exc} ({where})") from exc
+        if self._ssl is not None:
+            with anyio.CancelScope(deadline=deadline) as scope:  # the handshake is the connect's
                 try:
+                    tls = self._ssl
                     stream = await TLSStream.wrap(
-                        stream,
-                        hostname=self._host,
-                        ssl_context=self._ssl,
-                        standard_compatible=False,
+                        stream, hostname=self._host, ssl_context=tls, standard_compatible=False
                     )
                 except BaseException as exc:
                     await anyio.aclose_forcefully(stream)
@@ -218,9 +220,9 @@ class H11Connection:
                     ):
                         raise httpx.ConnectError(f"TLS handshake failed: {exc}") from exc
                     raise
-            self._stream = stream
-        if scope.cancelled_caught:
-            raise httpx.ConnectTimeout(f"connect to {self._host}:{self._port} timed out")
+            if scope.cancelled_caught:
+                raise httpx.ConnectTimeout(f"connect to {where} timed out")
+        self._stream = stream
 
     async def _write_request(self, request: httpx.Request, timeout: float | None) -> None:
         h = self._h11

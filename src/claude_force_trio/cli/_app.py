@@ -2,8 +2,8 @@
 
 Why the error handling lives here, as a decorator every command wears: the CLI contract
 is that a bad config, an unknown agent or a malformed input file is *one* line on
-stderr (``error: <path>: <message>``) and exit code 2, never a traceback. Commands raise :class:`CFTError` freely; :func:`handles_errors`
-turns it into that line. Anything else is a bug and is allowed to show.
+stderr (``error: <path>: <message>``) and exit code 2, never a traceback. Commands raise
+:class:`CFTError` freely; :func:`handles_errors` turns it into that line; anything else is a bug.
 
 Heavy modules (rich, trio, httpx, the engine) are imported inside the commands
 so ``cft --help`` does not pay for them; ``trio.run`` is called only by the CLI.
