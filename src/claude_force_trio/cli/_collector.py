@@ -12,7 +12,7 @@ the calls in flight lets their objects die young.
 
 Only the CLI does this, because only an application may: the collector is
 one per process, and a library that changed it would change it for its host
-(``docs/performance.md`` shows embedders how). Nothing else changes: reference
+(``docs/architecture.md`` shows embedders how). Nothing else changes: reference
 counting still frees almost everything at once; only reference cycles wait a
 little longer for the collector (at most :data:`MAX_YOUNG` objects' worth).
 """
