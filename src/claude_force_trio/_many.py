@@ -54,22 +54,21 @@ async def run_all(
     failures: list[JournalWriteError] = []
     await journalled.start(kind="many", workflow=None, fingerprint=None, task=None)
 
-    async def one(index: int, step: StepHandle) -> None:
-        result = await step.run()
-        try:
-            with anyio.CancelScope(shield=True):  # paid for: record it even if stopping
-                await journalled.step_as(f"jobs[{index}]", result)
-        except JournalWriteError as exc:
-            failures.append(exc)
-            group.cancel_scope.cancel()
-            return
-        results[index] = result
-
     pending = iter(enumerate(steps))
 
     async def worker() -> None:
+        # One frame per worker, the job's work inline: a frame more would wait in
+        # every job's stack while its request is under way.
         for index, step in pending:  # shared: each job is taken by one worker
-            await one(index, step)
+            result = await step.run()
+            try:
+                with anyio.CancelScope(shield=True):  # paid for: record it even if stopping
+                    await journalled.step_as(f"jobs[{index}]", result)
+            except JournalWriteError as exc:
+                failures.append(exc)
+                group.cancel_scope.cancel()
+                return
+            results[index] = result
             if failures:
                 return
 
