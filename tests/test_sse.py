@@ -221,3 +221,21 @@ def test_matches_reference_for_any_chunking(
     points = sorted({min(c, len(stream)) for c in cuts})
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     assert parse(*chunks) == reference(stream)
+
+
+def test_a_long_line_is_kept_in_pieces_until_it_ends() -> None:
+    """Linear in the line's length: each chunk of an unterminated line is kept as it came.
+
+    Joining the line so far on every chunk (or searching it again) made a 40 MB
+    line cost 20 s of CPU (issue 9). Nothing here is timed: the test checks the
+    mechanism, that no chunk is joined to the ones before until its line ends.
+    """
+    decoder = SSEDecoder(max_event_size=10_000_000)
+    assert decoder.feed(b"data: ") == []
+    for _ in range(10_000):
+        assert decoder.feed(b"x" * 100) == []
+    assert len(decoder._partial) == 10_001  # "data: " and every chunk, none joined yet
+    assert decoder._partial_size == 6 + 1_000_000
+    [event] = decoder.feed(b"\n\n")
+    assert event.data == "x" * 1_000_000
+    assert decoder._partial == []
