@@ -206,10 +206,9 @@ class H11Connection:
             raise httpx.ConnectTimeout(f"connect to {where} timed out") from None
         except OSError as exc:
             raise httpx.ConnectError(f"{exc} ({where})") from exc
-        if self._ssl is not None:
+        if (tls := self._ssl) is not None:
             with anyio.CancelScope(deadline=deadline) as scope:  # the handshake is the connect's
                 try:
-                    tls = self._ssl
                     stream = await TLSStream.wrap(
                         stream, hostname=self._host, ssl_context=tls, standard_compatible=False
                     )
