@@ -19,11 +19,15 @@ import ipaddress
 import math
 import os
 import socket
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 
 __all__ = ["open_tcp"]
+
+T = TypeVar("T")
 
 
 async def open_tcp(
@@ -42,10 +46,8 @@ async def open_tcp(
     """
     family = _family(host)
     if family is None:
-        with anyio.CancelScope(deadline=deadline):
-            stream = await anyio.connect_tcp(host, port)
-            return stream, stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        raise TimeoutError(f"connect to {host}:{port} timed out")
+        stream = await _by(deadline, anyio.connect_tcp(host, port))
+        return stream, stream.extra(anyio.abc.SocketAttribute.raw_socket)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -54,7 +56,7 @@ async def open_tcp(
             sock.connect((host, port))
         except BlockingIOError:  # under way; to loopback it has settled already, mostly
             if not _settled(sock):
-                await _wait_connected(sock, deadline)
+                await _by(deadline, _connected(sock))
         return await anyio.abc.SocketStream.from_socket(sock), sock
     except BaseException:
         sock.close()
@@ -71,13 +73,19 @@ def _family(host: str) -> socket.AddressFamily | None:
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
-async def _wait_connected(sock: socket.socket, deadline: float) -> None:
+async def _by(deadline: float, connect: Coroutine[Any, Any, T]) -> T:
+    """``await connect``, or ``TimeoutError`` once ``deadline`` has passed."""
     with anyio.CancelScope(deadline=deadline):
-        while True:
-            await anyio.wait_writable(sock)  # writable once it has settled, either way
-            if _settled(sock):
-                return
+        return await connect
     raise TimeoutError("connect timed out")
+
+
+async def _connected(sock: socket.socket) -> None:
+    """Wait until a connect under way has settled (raises its error if it failed)."""
+    while True:
+        await anyio.wait_writable(sock)  # writable once it has settled, either way
+        if _settled(sock):
+            return
 
 
 def _settled(sock: socket.socket) -> bool:

@@ -96,14 +96,15 @@ class _Slot:
 
     def __init__(self, limiter: AdaptiveLimiter) -> None:
         self._limiter = limiter
-        self._permit = Permit()
+        self._permit: Permit | None = None
 
     async def __aenter__(self) -> Permit:
-        await self._limiter._take(self._permit)
+        self._permit = await self._limiter.acquire()
         return self._permit
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._limiter._give_back(self._permit)
+        assert self._permit is not None
+        self._limiter.release(self._permit)
 
 
 class Permit:
