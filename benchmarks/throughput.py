@@ -30,22 +30,34 @@ the client's; "client CPU" is the client process's own ``process_time``):
     it (its defaults: 2 retries, its own pool), ``asyncio.gather`` over a
     semaphore of ``C``, under asyncio.
 
+With ``--explain`` the zero-latency rounds also run two diagnostic variants
+of (a), to show where a high level's shortfall goes (neither is a goal):
+``engine-warm`` makes ``C`` calls on the same engine before the clock starts
+(its pool holds ``C`` open connections, its heap has grown), and
+``engine-nogc`` runs with CPython's collector switched off.
+
 With ``--pools`` the engine also runs on the transports weighed for issue 9
 (the engine unchanged, only its ``transport=`` differs): httpx's pool
 (httpcore 1.0, what the engine used before), httpcore2's pool behind an httpx
 adapter, and 16-connection shards of httpx pools.
 
-Rounds interleave the clients level by level and rotate their order, so drift
-on a shared machine hits all alike; each figure is the median of ``--repeat``
-rounds, with the range. Each client gets a fresh simulator for each round and
-level, so none is answered by a server whose request log (and heap) the
-clients before it filled.
+In each round a client runs at every level back to back (the order of clients
+and of levels rotates round by round), so a client's levels are compared over
+seconds, not minutes: a shared machine drifts between fast and slow phases
+minutes long, which would otherwise be read as one level being slower. Each
+figure is the median of ``--repeat`` rounds, with the range; a level's share of
+the best is taken within each round (that round's best level of the same
+client) and its median over the rounds is what the goal is judged on (the
+ratio of the pooled medians is printed beside it). Each client gets a fresh
+simulator for each round and level, so none is answered by a server whose
+request log (and heap) the clients before it filled.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import subprocess
@@ -53,7 +65,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _common import markdown_table, simulator_process
 
@@ -67,6 +79,8 @@ TARGET_OF_IDEAL = 0.9
 TARGET_OF_BEST = 0.9
 CLIENTS = ("engine", "engine-cft", "httpx", "sdk")
 POOLS = ("engine-httpcore1", "engine-httpcore2", "engine-sharded16")
+EXPLAIN = ("engine-warm", "engine-nogc")
+T = TypeVar("T")
 
 # -- the clients, each run in a worker process ----------------------------------------
 
@@ -78,12 +92,15 @@ def _engine_config() -> Any:
     return load_config(EXAMPLES / ".claude" / "claude.json")
 
 
-async def run_engine(url: str, calls: int, concurrency: int, pool: str | None) -> dict[str, Any]:
+async def run_engine(
+    url: str, calls: int, concurrency: int, pool: str | None, warm: bool = False
+) -> dict[str, Any]:
     """``calls`` distinct tasks through ``Engine.run_many`` at ``concurrency``.
 
     The engine imports its HTTP client (httpx with it) when the first call
     needs one, so a run answered from the cache never loads it; here it is
     imported before the clock starts, as the other clients import theirs.
+    With ``warm``, ``concurrency`` other calls go first, off the clock.
     """
     import trio
 
@@ -100,6 +117,8 @@ async def run_engine(url: str, calls: int, concurrency: int, pool: str | None) -
         memory=False,
         transport=transport,
     ) as engine:
+        if warm:
+            await engine.run_many([(AGENT, f"warm-up {i}") for i in range(concurrency)])
         jobs = [(AGENT, f"task {i}") for i in range(calls)]
         start, cpu = trio.current_time(), time.process_time()
         results = await engine.run_many(jobs)
@@ -296,6 +315,11 @@ def worker(client: str, url: str, calls: int, concurrency: int) -> dict[str, Any
 
         with collector_for(concurrency):
             return trio.run(run_engine, url, calls, concurrency, None)
+    if client == "engine-warm":
+        return trio.run(run_engine, url, calls, concurrency, None, True)
+    if client == "engine-nogc":
+        gc.disable()
+        return trio.run(run_engine, url, calls, concurrency, None)
     return trio.run(run_engine, url, calls, concurrency, None if client == "engine" else client)
 
 
@@ -330,26 +354,43 @@ def _sizes(calls: int, concurrency: int) -> list[str]:
 def rounds(
     latency_ms: float, clients: Sequence[str], levels: Sequence[int], calls: int, repeat: int
 ) -> list[dict[str, Any]]:
-    """Every client at every level, ``repeat`` times; the order rotates round by round.
+    """Every client at every level, ``repeat`` times: each client's levels back to back.
 
-    Each client gets a fresh simulator, so none answers with a request log (and
-    heap) the clients before it filled.
+    The order of clients and of levels rotates round by round. Each client gets
+    a fresh simulator, so none answers with a request log (and heap) the
+    clients before it filled.
     """
     rows = []
     for r in range(repeat):
-        for level in levels:
-            order = list(clients[r % len(clients) :]) + list(clients[: r % len(clients)])
-            for client in order:
+        for client in _rotated(clients, r):
+            for level in _rotated(levels, r):
                 with simulator_process(ttft_ms=latency_ms, tokens_per_s=0) as url:
                     row = measure(url, client, calls, level)
-                    print(
-                        f"  round {r + 1}: {client:>16} at {level:>4}: "
-                        f"{row['calls_per_s']:7.1f} calls/s, lost {row['lost']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    rows.append(row)
+                print(
+                    f"  round {r + 1}: {client:>16} at {level:>4}: "
+                    f"{row['calls_per_s']:7.1f} calls/s, lost {row['lost']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rows.append({**row, "round": r})
     return rows
+
+
+def _rotated(items: Sequence[T], by: int) -> list[T]:
+    return [*items[by % len(items) :], *items[: by % len(items)]]
+
+
+def paired_share(
+    rows: list[dict[str, Any]], client: str, level: int, levels: Sequence[int]
+) -> float:
+    """Median over the rounds of ``level``'s calls/s ÷ the best level's in the same round."""
+    rates = {
+        (r["round"], r["concurrency"]): r["calls_per_s"] for r in rows if r["client"] == client
+    }
+    rounds_run = sorted({n for n, _ in rates})
+    return statistics.median(
+        rates[n, level] / max(rates[n, other] for other in levels) for n in rounds_run
+    )
 
 
 def summary(rows: list[dict[str, Any]], client: str, level: int) -> dict[str, Any]:
@@ -387,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-calls", type=int, default=2048, help="calls per 0.5 s run")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (median and range)")
     parser.add_argument("--pools", action="store_true", help="also the engine on other pools")
+    parser.add_argument(
+        "--explain", action="store_true", help="also engine-warm and engine-nogc (zero latency)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -398,39 +442,47 @@ def main(argv: list[str] | None = None) -> int:
 
     levels = [int(x) for x in args.levels.split(",")]
     clients = [*CLIENTS, *(POOLS if args.pools else ())]
+    explain = EXPLAIN if args.explain else ()
+    fast_clients = [*clients, *explain]
     print("0.5 s replies, 256 in flight…", file=sys.stderr)
     slow = rounds(LATENCY_S * 1000, clients, [LATENCY_CONCURRENCY], args.latency_calls, args.repeat)
     print("zero-latency replies…", file=sys.stderr)
-    fast = rounds(0, clients, levels, args.calls, args.repeat)
+    fast = rounds(0, fast_clients, levels, args.calls, args.repeat)
 
     ideal = LATENCY_CONCURRENCY / LATENCY_S
     slow_s = {c: summary(slow, c, LATENCY_CONCURRENCY) for c in clients}
-    fast_s = {(c, n): summary(fast, c, n) for c in clients for n in levels}
-    best = max(fast_s["engine", n]["median"] for n in levels)
-    best_cft = max(fast_s["engine-cft", n]["median"] for n in levels)
-    share = {  # of its own best level, per client and level
-        (c, n): fast_s[c, n]["median"] / top
-        for c, top in (("engine", best), ("engine-cft", best_cft))
-        for n in levels
+    fast_s = {(c, n): summary(fast, c, n) for c in fast_clients for n in levels}
+    tops = [
+        (c, max(fast_s[c, n]["median"] for n in levels)) for c in ("engine", "engine-cft", *explain)
+    ]
+    best, best_cft = tops[0][1], tops[1][1]
+    share = {  # pooled: of the same client's best level's median
+        (c, n): fast_s[c, n]["median"] / top for c, top in tops for n in levels
     }
+    paired = {(c, n): paired_share(fast, c, n, levels) for c, _ in tops for n in levels}
     goals = {
         "latency_of_ideal": slow_s["engine"]["median"] / ideal >= TARGET_OF_IDEAL,
-        "every_level_of_best": all(share["engine", n] >= TARGET_OF_BEST for n in levels),
+        "every_level_of_best": all(paired["engine", n] >= TARGET_OF_BEST for n in levels),
         "ahead_of_sdk": slow_s["engine"]["median"] > slow_s["sdk"]["median"]
         and all(fast_s["engine", n]["median"] > fast_s["sdk", n]["median"] for n in levels),
         "none_lost_at_max": fast_s["engine", max(levels)]["lost"] == 0,
     }
     goals["every_level_of_best_as_cft_runs"] = all(  # not a goal of the library: see (a')
-        share["engine-cft", n] >= TARGET_OF_BEST for n in levels
+        paired["engine-cft", n] >= TARGET_OF_BEST for n in levels
     )
     if args.json:
         doc = {
             "benchmark": "throughput",
             "repeat": args.repeat,
             "latency": {c: slow_s[c] for c in clients},
-            "zero_latency": {f"{c}@{n}": fast_s[c, n] for c in clients for n in levels},
+            "zero_latency": {f"{c}@{n}": fast_s[c, n] for c in fast_clients for n in levels},
             "engine_best_calls_per_s": best,
             "engine_cft_best_calls_per_s": best_cft,
+            "share_of_best": {
+                f"{c}@{n}": {"paired": paired[c, n], "pooled": share[c, n]}
+                for c, _ in tops
+                for n in levels
+            },
             "goals_met": goals,
             "runs": slow + fast,
         }
@@ -462,13 +514,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         markdown_table(
-            ["concurrency", *clients, "engine ÷ best", "cft ÷ best", "engine ÷ sdk", "engine lost"],
+            [
+                "concurrency",
+                *fast_clients,
+                *(f"{c} ÷ best (pooled)" for c, _ in tops),
+                "engine ÷ sdk",
+                "engine lost",
+            ],
             [
                 [
                     n,
-                    *(_rate(fast_s[c, n]) for c in clients),
-                    f"{share['engine', n]:.2f}",
-                    f"{share['engine-cft', n]:.2f}",
+                    *(_rate(fast_s[c, n]) for c in fast_clients),
+                    *(f"{paired[c, n]:.2f} ({share[c, n]:.2f})" for c, _ in tops),
                     f"{fast_s['engine', n]['median'] / fast_s['sdk', n]['median']:.2f}",
                     fast_s["engine", n]["lost"],
                 ]
@@ -479,8 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nclient CPU ms per call (the client process's own; median)\n")
     print(
         markdown_table(
-            ["concurrency", *clients],
-            [[n, *(f"{fast_s[c, n]['cpu_ms']:.2f}" for c in clients)] for n in levels],
+            ["concurrency", *fast_clients],
+            [[n, *(f"{fast_s[c, n]['cpu_ms']:.2f}" for c in fast_clients)] for n in levels],
         )
     )
     print()
