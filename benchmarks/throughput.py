@@ -387,9 +387,9 @@ def paired_share(
     rates = {
         (r["round"], r["concurrency"]): r["calls_per_s"] for r in rows if r["client"] == client
     }
-    rounds_run = sorted({n for n, _ in rates})
     return statistics.median(
-        rates[n, level] / max(rates[n, other] for other in levels) for n in rounds_run
+        rates[rnd, level] / max(rates[rnd, other] for other in levels)
+        for rnd in sorted({rnd for rnd, _ in rates})
     )
 
 
