@@ -19,18 +19,20 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "markdown_table",
     "median_us",
     "now_ns",
     "print_goals",
+    "rotated",
     "simulator_process",
     "worker_json",
 ]
 
 now_ns = time.perf_counter_ns
+T = TypeVar("T")
 
 os.environ.setdefault("CFT_HOME", tempfile.mkdtemp(prefix="cft-bench-"))
 
@@ -99,6 +101,11 @@ def worker_json(argv: Sequence[str]) -> Any:
 def median_us(samples_ns: Sequence[int]) -> float:
     """Median of nanosecond samples, in microseconds."""
     return statistics.median(samples_ns) / 1000.0
+
+
+def rotated(items: Sequence[T], by: int) -> list[T]:
+    """``items`` rotated left by ``by``: round ``by``'s order, so no one always goes first."""
+    return [*items[by % len(items) :], *items[: by % len(items)]]
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -65,9 +65,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from _common import markdown_table, simulator_process
+from _common import markdown_table, rotated, simulator_process
 
 KEY = "fake-key-bench-not-a-secret"
 MODEL = "claude-sonnet-4-5"
@@ -80,7 +80,6 @@ TARGET_OF_BEST = 0.9
 CLIENTS = ("engine", "engine-cft", "httpx", "sdk")
 POOLS = ("engine-httpcore1", "engine-httpcore2", "engine-sharded16")
 EXPLAIN = ("engine-warm", "engine-nogc")
-T = TypeVar("T")
 
 # -- the clients, each run in a worker process ----------------------------------------
 
@@ -362,8 +361,8 @@ def rounds(
     """
     rows = []
     for r in range(repeat):
-        for client in _rotated(clients, r):
-            for level in _rotated(levels, r):
+        for client in rotated(clients, r):
+            for level in rotated(levels, r):
                 with simulator_process(ttft_ms=latency_ms, tokens_per_s=0) as url:
                     row = measure(url, client, calls, level)
                 print(
@@ -374,10 +373,6 @@ def rounds(
                 )
                 rows.append({**row, "round": r})
     return rows
-
-
-def _rotated(items: Sequence[T], by: int) -> list[T]:
-    return [*items[by % len(items) :], *items[: by % len(items)]]
 
 
 def paired_share(

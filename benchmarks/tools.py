@@ -49,7 +49,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from _common import markdown_table, print_goals, simulator_process, worker_json
+from _common import markdown_table, print_goals, rotated, simulator_process, worker_json
 from _tool_loops import PARALLEL, SLEEPS, SPAN_TURNS, TOOL_TURNS, worker
 
 CALLS_PER_LOOP = TOOL_TURNS + 1  # the tool turns, then the final answer
@@ -79,8 +79,7 @@ def overhead(url: str, rounds: int, runs: int) -> dict[str, list[dict[str, Any]]
     """Every client once per round, the order rotating; loops by client."""
     by_client: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
     for r in range(rounds):
-        order = [*CLIENTS[r % len(CLIENTS) :], *CLIENTS[: r % len(CLIENTS)]]
-        for client in order:
+        for client in rotated(CLIENTS, r):
             loops = measure(url, client, "overhead", runs)
             for loop in loops:
                 loop["round"] = r
